@@ -1,0 +1,169 @@
+/* fsutil: POSIX file operations with error messages that name the path. */
+#include "harness/util/fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+char *fs_join(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  char *s = malloc(la + lb + 2);
+  if (!s) abort();
+  memcpy(s, a, la);
+  size_t n = la;
+  if (la > 0 && a[la - 1] != '/') s[n++] = '/';
+  memcpy(s + n, b, lb + 1);
+  return s;
+}
+
+char *fs_dirname(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return strdup(".");
+  if (slash == path) return strdup("/");
+  return strndup(path, (size_t)(slash - path));
+}
+
+bool fs_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+bool fs_is_dir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int fs_mkdir_p(const char *path, herr *e) {
+  char *p = strdup(path);
+  if (!p) abort();
+  for (char *s = p + 1; *s; s++) {
+    if (*s != '/') continue;
+    *s = '\0';
+    if (mkdir(p, 0777) != 0 && errno != EEXIST) {
+      herr_errno(e, "cannot create directory %s", p);
+      free(p);
+      return -1;
+    }
+    *s = '/';
+  }
+  int rc = 0;
+  if (mkdir(p, 0777) != 0 && errno != EEXIST) rc = herr_errno(e, "cannot create directory %s", p);
+  else if (!fs_is_dir(p)) rc = herr_set(e, "%s exists and is not a directory", p);
+  free(p);
+  return rc;
+}
+
+int fs_remove_tree(const char *path, herr *e) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return errno == ENOENT ? 0 : herr_errno(e, "cannot stat %s", path);
+  if (!S_ISDIR(st.st_mode)) {
+    if (unlink(path) != 0 && errno != ENOENT) return herr_errno(e, "cannot remove %s", path);
+    return 0;
+  }
+  DIR *d = opendir(path);
+  if (!d) return herr_errno(e, "cannot open directory %s", path);
+  struct dirent *de;
+  int rc = 0;
+  while (rc == 0 && (de = readdir(d)) != NULL) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    char *child = fs_join(path, de->d_name);
+    rc = fs_remove_tree(child, e);
+    free(child);
+  }
+  closedir(d);
+  if (rc == 0 && rmdir(path) != 0 && errno != ENOENT) rc = herr_errno(e, "cannot remove %s", path);
+  return rc;
+}
+
+char *fs_read_file(const char *path, size_t *len, herr *e) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    herr_errno(e, "cannot open %s", path);
+    return NULL;
+  }
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap + 1);
+  if (!buf) abort();
+  for (;;) {
+    if (n == cap) {
+      cap *= 2;
+      char *nb = realloc(buf, cap + 1);
+      if (!nb) abort();
+      buf = nb;
+    }
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      herr_errno(e, "cannot read %s", path);
+      free(buf);
+      close(fd);
+      return NULL;
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  buf[n] = '\0';
+  if (len) *len = n;
+  return buf;
+}
+
+int fs_fsync_path(const char *path, herr *e) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return herr_errno(e, "cannot open %s to sync it", path);
+  int rc = 0;
+  if (fsync(fd) != 0 && errno != EINVAL) rc = herr_errno(e, "cannot sync %s", path);
+  close(fd);
+  return rc;
+}
+
+int fs_rename_durable(const char *from, const char *to, herr *e) {
+  if (rename(from, to) != 0) return herr_errno(e, "cannot rename %s to %s", from, to);
+  char *dir = fs_dirname(to);
+  int rc = fs_fsync_path(dir, e);
+  free(dir);
+  return rc;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, herr *e) {
+  size_t n = strlen(path) + 32;
+  char *tmp = malloc(n);
+  if (!tmp) abort();
+  snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    herr_errno(e, "cannot create %s", tmp);
+    free(tmp);
+    return -1;
+  }
+  const char *p = data;
+  size_t left = len;
+  while (left > 0) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      herr_errno(e, "cannot write %s", tmp);
+      close(fd);
+      unlink(tmp);
+      free(tmp);
+      return -1;
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  if (fsync(fd) != 0 || close(fd) != 0) {
+    herr_errno(e, "cannot flush %s", tmp);
+    unlink(tmp);
+    free(tmp);
+    return -1;
+  }
+  int rc = fs_rename_durable(tmp, path, e);
+  if (rc != 0) unlink(tmp);
+  free(tmp);
+  return rc;
+}
