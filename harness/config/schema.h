@@ -46,7 +46,10 @@ typedef struct sch_report {
   size_t cap;
 } sch_report;
 
+/* A report starts zeroed: sch_report rep = {0}. */
 void sch_report_free(sch_report *r);
+/* Appends one message (printf-style), for checks a schema cannot express. */
+void sch_report_add(sch_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Joins the messages one per line (caller frees). */
 char *sch_report_text(const sch_report *r);
 

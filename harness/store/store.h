@@ -93,5 +93,7 @@ int store_get_array_f64(store_reader *r, const char *name, double **data, size_t
                         size_t dims[8], herr *e);
 /* A provenance attribute as text (caller frees). */
 char *store_get_provenance(store_reader *r, const char *key, herr *e);
+/* /artifacts/<name>: the stored relative path (caller frees). */
+char *store_get_artifact(store_reader *r, const char *name, herr *e);
 
 #endif

@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Messages longer than the buffer are cut on purpose: the head of a message says the most. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
 int herr_set(herr *e, const char *fmt, ...) {
   if (!e) return -1;
   va_list ap;

@@ -60,7 +60,7 @@ bool parse_device(const std::string &s, torch::Device *out, std::string *why) {
 extern "C" {
 
 int shim_runtime_init(const shim_runtime_opts *opts, int *effective, shim_err *err) {
-  return guarded(err, [&]() {
+  return guarded(err, [&]() -> int {
     int threads = opts ? opts->threads : 0;
     if (threads <= 0) {
       long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -93,7 +93,7 @@ const char *shim_blas_backend(void) {
 }
 
 int shim_list_devices(shim_device_info *out, size_t max, size_t *n, shim_err *err) {
-  return guarded(err, [&]() {
+  return guarded(err, [&]() -> int {
     size_t count = 0;
     auto add = [&](const std::string &name, bool cuda) {
       if (out && count < max) {
@@ -119,7 +119,7 @@ int shim_list_devices(shim_device_info *out, size_t max, size_t *n, shim_err *er
 }
 
 int shim_resolve_device(const char *want, char *out, size_t out_len, shim_err *err) {
-  return guarded(err, [&]() {
+  return guarded(err, [&]() -> int {
     std::string w = want && *want ? want : "auto";
     std::string chosen;
     if (w == "auto") {
@@ -156,7 +156,7 @@ int shim_selftest(const char *device, int n, shim_selftest_result *out, shim_err
   char resolved[32];
   int rc = shim_resolve_device(device, resolved, sizeof resolved, err);
   if (rc != SHIM_OK) return rc;
-  return guarded(err, [&]() {
+  return guarded(err, [&]() -> int {
     torch::NoGradGuard no_grad;
     torch::Device dev(resolved);
     auto gen = at::detail::createCPUGenerator(1234);

@@ -1,0 +1,56 @@
+/* Shared pieces of the subcommands: option parsing conventions, config loading with
+ * overrides, the results directory, runtime set-up, and exit codes. */
+#ifndef MDH_CLI_H
+#define MDH_CLI_H
+
+#include <stdbool.h>
+
+#include "harness/config/schema.h"
+#include "harness/progress/progress.h"
+#include "harness/runner/plan.h"
+
+/* Exit codes, documented in `harness --help`. */
+enum {
+  EXIT_OK = 0,
+  EXIT_STAGE_FAILED = 1, /* some stage failed, was blocked or not reached */
+  EXIT_USAGE = 2,        /* bad command line or configuration */
+  EXIT_ERROR = 3,        /* I/O or internal error */
+  EXIT_INTERRUPTED = 130
+};
+
+typedef struct cli_common {
+  int threads;          /* --threads, 0 = one per core */
+  const char *device;   /* --device, NULL = the config's */
+  const char *results;  /* --results */
+  bool keep_going;
+  bool quiet;
+} cli_common;
+
+/* Parses the options shared by the subcommands (--results, --keep-going, --threads, --device,
+ * --quiet, --help); returns -1 on error (printed), 1 after printing `usage` for --help. */
+int cli_parse_common(int argc, char **argv, cli_common *c, const char *usage);
+/* Separates options from positional arguments so options may come anywhere; pos_argn[i] is
+ * the argv position of pos[i] (for override locations). */
+void cli_split_args(int argc, char **argv, char **opts, int *nopts, char **pos, int *npos, int *pos_argn);
+
+/* Loads CFG and applies KEY=VALUE overrides (argv positions give their locations); sets
+ * `name` to the file's stem when the config has none. Prints the error and returns NULL. */
+cfg_node *cli_load_config(const char *path, char *const *overrides, int noverrides, int first_argn);
+/* Plans the loaded config; prints every configuration problem (one per line) and returns
+ * NULL on failure. */
+plan *cli_plan(const cfg_node *root);
+/* --results, else the config's results_dir, else results/<name> (caller frees). */
+char *cli_results_dir(const cli_common *c, const cfg_node *root);
+/* Sets threads (libtorch, OpenBLAS) and resolves the device; prints the error and returns
+ * -1 on failure. */
+int cli_runtime_init(const cli_common *c, const char *config_device, char *device, size_t device_len,
+                     int *threads);
+
+int cmd_run(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_run_stage(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+#endif

@@ -1,0 +1,137 @@
+/* cli_common: config loading, planning with readable problem lists, runtime set-up. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/runner/stage.h"
+#include "harness/cli/cli.h"
+#include "mdh_shim.h"
+
+cfg_node *cli_load_config(const char *path, char *const *overrides, int noverrides, int first_argn) {
+  herr e = {{0}};
+  cfg_node *root = cfg_load(path, NULL, &e);
+  if (!root) {
+    fprintf(stderr, "harness: %s\n", e.msg);
+    return NULL;
+  }
+  if (root->kind != CFG_MAP) {
+    char loc[512];
+    fprintf(stderr, "harness: %s: a config is a map of keys to values\n", cfg_loc_str(root->loc, loc, sizeof loc));
+    cfg_free(root);
+    return NULL;
+  }
+  for (int i = 0; i < noverrides; i++) {
+    if (cfg_override(root, overrides[i], (unsigned)(first_argn + i), &e)) {
+      fprintf(stderr, "harness: %s\n", e.msg);
+      cfg_free(root);
+      return NULL;
+    }
+  }
+  if (!cfg_map_get(root, "name")) {
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    char stem[256];
+    snprintf(stem, sizeof stem, "%s", base);
+    char *dot = strrchr(stem, '.');
+    if (dot && dot != stem) *dot = '\0';
+    cfg_loc loc = {cfg_intern(path), 0, 0};
+    cfg_map_set(root, "name", loc, cfg_new_scalar(stem, true, loc));
+  }
+  return root;
+}
+
+plan *cli_plan(const cfg_node *root) {
+  herr e = {{0}};
+  sch_report rep = {0};
+  plan *p = NULL;
+  if (plan_build(root, stage_kinds(), &p, &rep, &e)) {
+    for (size_t i = 0; i < rep.len; i++) fprintf(stderr, "%s\n", rep.msgs[i]);
+    fprintf(stderr, "harness: %s\n", e.msg);
+    sch_report_free(&rep);
+    return NULL;
+  }
+  sch_report_free(&rep);
+  return p;
+}
+
+char *cli_results_dir(const cli_common *c, const cfg_node *root) {
+  if (c->results) return strdup(c->results);
+  const cfg_node *rd = cfg_map_get(root, "results_dir");
+  if (rd && rd->kind == CFG_SCALAR && rd->str[0]) return strdup(rd->str);
+  const cfg_node *name = cfg_map_get(root, "name");
+  char buf[1024];
+  snprintf(buf, sizeof buf, "results/%s", name && name->kind == CFG_SCALAR ? name->str : "experiment");
+  return strdup(buf);
+}
+
+int cli_runtime_init(const cli_common *c, const char *config_device, char *device, size_t device_len, int *threads) {
+  shim_err err;
+  shim_runtime_opts opts = {.threads = c->threads};
+  if (shim_runtime_init(&opts, threads, &err) != SHIM_OK) {
+    fprintf(stderr, "harness: --threads: %s\n", err.msg);
+    return -1;
+  }
+  const char *want = c->device ? c->device : config_device ? config_device : "auto";
+  if (shim_resolve_device(want, device, device_len, &err) != SHIM_OK) {
+    fprintf(stderr, "harness: %s\n", err.msg);
+    return -1;
+  }
+  return 0;
+}
+
+enum { OPT_RESULTS = 256, OPT_KEEP_GOING, OPT_THREADS, OPT_DEVICE, OPT_QUIET };
+
+static const struct option long_opts[] = {
+    {"results", required_argument, NULL, OPT_RESULTS}, {"keep-going", no_argument, NULL, OPT_KEEP_GOING},
+    {"threads", required_argument, NULL, OPT_THREADS}, {"device", required_argument, NULL, OPT_DEVICE},
+    {"quiet", no_argument, NULL, OPT_QUIET},           {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
+
+/* Parses the options shared by the subcommands; returns -1 on error, 1 after --help. */
+int cli_parse_common(int argc, char **argv, cli_common *c, const char *usage) {
+  optind = 1;
+  opterr = 0;
+  int opt;
+  while ((opt = getopt_long(argc, argv, "+h", long_opts, NULL)) != -1) {
+    switch (opt) {
+      case OPT_RESULTS: c->results = optarg; break;
+      case OPT_KEEP_GOING: c->keep_going = true; break;
+      case OPT_THREADS: {
+        char *end;
+        long t = strtol(optarg, &end, 10);
+        if (*end || t < 0 || t > 1024) {
+          fprintf(stderr, "harness: --threads expects a number between 0 and 1024, got '%s'\n", optarg);
+          return -1;
+        }
+        c->threads = (int)t;
+        break;
+      }
+      case OPT_DEVICE: c->device = optarg; break;
+      case OPT_QUIET: c->quiet = true; break;
+      case 'h': fputs(usage, stdout); return 1;
+      default:
+        fprintf(stderr, "harness: unknown option '%s'\n\n%s", argv[optind - 1], usage);
+        return -1;
+    }
+  }
+  return 0;
+}
+
+/* Options may follow positional arguments: move them in front for getopt's "+" mode. */
+void cli_split_args(int argc, char **argv, char **opts, int *nopts, char **pos, int *npos, int *pos_argn) {
+  *nopts = *npos = 0;
+  opts[(*nopts)++] = argv[0];
+  for (int i = 1; i < argc; i++) {
+    if (argv[i][0] == '-' && argv[i][1]) {
+      opts[(*nopts)++] = argv[i];
+      bool takes_value = !strcmp(argv[i], "--results") || !strcmp(argv[i], "--threads") || !strcmp(argv[i], "--device");
+      if (takes_value && i + 1 < argc) opts[(*nopts)++] = argv[++i];
+    } else {
+      pos_argn[*npos] = i;
+      pos[(*npos)++] = argv[i];
+    }
+  }
+  opts[*nopts] = NULL;
+}
+

@@ -1,0 +1,138 @@
+/* `harness plan`, `harness validate` and `harness status`: look without running. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/cli/cli.h"
+#include "harness/cli/graph_view.h"
+#include "harness/runner/runner.h"
+
+static const char plan_usage[] =
+    "usage: harness plan CONFIG [KEY.PATH=VALUE ...] [--results DIR] [--write] [--stages-only]\n"
+    "\n"
+    "Prints the points of CONFIG's sweep and the graph of unique stages (shared stages once),\n"
+    "marking each as complete, pending (would run), running (locked by a process), failed or\n"
+    "blocked, from the files in the results directory. Runs nothing. --write also writes each\n"
+    "stage's spec.yaml and the sweep index, so that stages can be run one by one with\n"
+    "`harness run-stage` (e.g. as cluster jobs).\n";
+
+static const char validate_usage[] =
+    "usage: harness validate CONFIG [KEY.PATH=VALUE ...]\n"
+    "\n"
+    "Checks CONFIG (with its parts, environment variables, overrides and every sweep point)\n"
+    "against the schemas of the harness and of the stages it runs. Prints every problem as\n"
+    "FILE:LINE:COL: key.path: what is wrong; runs nothing. Exit status 0 valid, 2 invalid.\n";
+
+static const char status_usage[] =
+    "usage: harness status RESULTS_DIR [--stages-only | --points-only]\n"
+    "\n"
+    "Shows each point's and each stage's state in a results directory written by `harness run`\n"
+    "(states come from the stage folders, so the view is live while a run goes on).\n";
+
+/* Splits argv into options (incl. the plan-only flags) and positionals. */
+typedef struct plan_args {
+  cli_common c;
+  bool write, stages_only, points_only;
+  char **pos;
+  int *pos_argn;
+  int npos;
+  char **opts;
+} plan_args;
+
+static int parse(int argc, char **argv, plan_args *a, const char *usage) {
+  char **raw = calloc((size_t)argc + 1, sizeof *raw);
+  a->opts = calloc((size_t)argc + 1, sizeof *a->opts);
+  a->pos = calloc((size_t)argc + 1, sizeof *a->pos);
+  a->pos_argn = calloc((size_t)argc + 1, sizeof *a->pos_argn);
+  int nraw = 0, nopts = 0;
+  if (!raw || !a->opts || !a->pos || !a->pos_argn) abort();
+  cli_split_args(argc, argv, raw, &nraw, a->pos, &a->npos, a->pos_argn);
+  for (int i = 0; i < nraw; i++) {
+    if (!strcmp(raw[i], "--write")) a->write = true;
+    else if (!strcmp(raw[i], "--stages-only")) a->stages_only = true;
+    else if (!strcmp(raw[i], "--points-only")) a->points_only = true;
+    else a->opts[nopts++] = raw[i];
+  }
+  free(raw);
+  return cli_parse_common(nopts, a->opts, &a->c, usage);
+}
+
+static void args_free(plan_args *a) {
+  free(a->opts);
+  free(a->pos);
+  free(a->pos_argn);
+}
+
+int cmd_plan(int argc, char **argv) {
+  plan_args a = {0};
+  int rc = parse(argc, argv, &a, plan_usage);
+  if (rc || a.npos < 1) {
+    if (!rc) fprintf(stderr, "harness plan: which config?\n\n%s", plan_usage);
+    args_free(&a);
+    return rc > 0 ? EXIT_OK : EXIT_USAGE;
+  }
+  int status = EXIT_USAGE;
+  cfg_node *root = cli_load_config(a.pos[0], a.pos + 1, a.npos - 1, a.pos_argn[0] + 1);
+  plan *p = root ? cli_plan(root) : NULL;
+  if (p) {
+    char *results_dir = cli_results_dir(&a.c, root);
+    status = EXIT_OK;
+    herr e = {{0}};
+    if (a.write && runner_prepare(p, results_dir, &e)) {
+      fprintf(stderr, "harness: %s\n", e.msg);
+      status = EXIT_ERROR;
+    }
+    graph_view *v = graph_view_from_plan(p, results_dir);
+    graph_view_print(v, stdout, !a.stages_only, !a.points_only);
+    graph_view_free(v);
+    free(results_dir);
+  }
+  plan_free(p);
+  cfg_free(root);
+  args_free(&a);
+  return status;
+}
+
+int cmd_validate(int argc, char **argv) {
+  plan_args a = {0};
+  int rc = parse(argc, argv, &a, validate_usage);
+  if (rc || a.npos < 1) {
+    if (!rc) fprintf(stderr, "harness validate: which config?\n\n%s", validate_usage);
+    args_free(&a);
+    return rc > 0 ? EXIT_OK : EXIT_USAGE;
+  }
+  cfg_node *root = cli_load_config(a.pos[0], a.pos + 1, a.npos - 1, a.pos_argn[0] + 1);
+  plan *p = root ? cli_plan(root) : NULL;
+  if (p)
+    printf("%s: valid (%zu point%s, %zu unique stage%s)\n", a.pos[0], p->npoints, p->npoints == 1 ? "" : "s",
+           p->nstages, p->nstages == 1 ? "" : "s");
+  int status = p ? EXIT_OK : EXIT_USAGE;
+  plan_free(p);
+  cfg_free(root);
+  args_free(&a);
+  return status;
+}
+
+int cmd_status(int argc, char **argv) {
+  plan_args a = {0};
+  int rc = parse(argc, argv, &a, status_usage);
+  if (rc || a.npos != 1) {
+    if (!rc) fprintf(stderr, "harness status: expected one RESULTS_DIR\n\n%s", status_usage);
+    args_free(&a);
+    return rc > 0 ? EXIT_OK : EXIT_USAGE;
+  }
+  herr e = {{0}};
+  int status = EXIT_USAGE;
+  index_data *d = index_read(a.pos[0], &e);
+  graph_view *v = d ? graph_view_from_index(d, a.pos[0], &e) : NULL;
+  if (v) {
+    graph_view_print(v, stdout, !a.stages_only, !a.points_only);
+    status = EXIT_OK;
+  } else {
+    fprintf(stderr, "harness: %s\n", e.msg);
+  }
+  graph_view_free(v);
+  index_free(d);
+  args_free(&a);
+  return status;
+}

@@ -1,0 +1,135 @@
+/* `harness run` and `harness run-stage`: execute a sweep, or one stage from its identity. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/cli/cli.h"
+#include "harness/runner/runner.h"
+#include "mdh_shim.h"
+
+static const char run_usage[] =
+    "usage: harness run CONFIG [KEY.PATH=VALUE ...] [options]\n"
+    "\n"
+    "Runs every point of CONFIG's sweep: each stage once (shared stages are deduplicated by\n"
+    "identity), upstream first, skipping stages that are already complete. Interrupted runs\n"
+    "resume where they stopped. Overrides are YAML values: lr=0.1 'models=[linear]' name=x;\n"
+    "KEY~ deletes a key.\n"
+    "\n"
+    "options:\n"
+    "  --results DIR   results directory (default: the config's results_dir, else results/<name>)\n"
+    "  --keep-going    after a failure, go on with the stages that do not depend on it\n"
+    "  --threads N     CPU threads for libtorch (default: one per core)\n"
+    "  --device D      auto, cpu, cuda or cuda:N (default: the config's device, else auto)\n"
+    "  --quiet         no progress output\n"
+    "  -h, --help      this text\n"
+    "\n"
+    "exit status: 0 all complete, 1 a stage failed (or was blocked), 2 bad config or usage,\n"
+    "3 other error, 130 interrupted\n";
+
+static const char run_stage_usage[] =
+    "usage: harness run-stage RESULTS_DIR STAGE_ID [--threads N] [--device D] [--quiet]\n"
+    "\n"
+    "Runs one stage from its spec (RESULTS_DIR/stages/STAGE_ID/spec.yaml, written by `harness\n"
+    "run` or `harness plan --write`), in this process. Its upstream stages must be complete.\n"
+    "For cluster schedulers: every stage can run as its own job.\n";
+
+static void print_summary(const runner_summary *s, const char *results_dir) {
+  fprintf(stderr, "harness: %zu stage%s: %zu ran, %zu already complete", s->total, s->total == 1 ? "" : "s", s->ran,
+          s->already);
+  if (s->failed) fprintf(stderr, ", %zu failed", s->failed);
+  if (s->blocked) fprintf(stderr, ", %zu blocked by a failure", s->blocked);
+  if (s->not_reached) fprintf(stderr, ", %zu not run", s->not_reached);
+  fprintf(stderr, "; results in %s\n", results_dir);
+}
+
+int cmd_run(int argc, char **argv) {
+  char **opts = calloc((size_t)argc + 1, sizeof *opts), **pos = calloc((size_t)argc + 1, sizeof *pos);
+  int *pos_argn = calloc((size_t)argc + 1, sizeof *pos_argn);
+  int nopts, npos;
+  cli_split_args(argc, argv, opts, &nopts, pos, &npos, pos_argn);
+  cli_common c = {0};
+  int rc = cli_parse_common(nopts, opts, &c, run_usage);
+  if (rc) {
+    free(opts), free(pos), free(pos_argn);
+    return rc > 0 ? EXIT_OK : EXIT_USAGE;
+  }
+  if (npos < 1) {
+    fprintf(stderr, "harness run: which config? \n\n%s", run_usage);
+    free(opts), free(pos), free(pos_argn);
+    return EXIT_USAGE;
+  }
+  int status = EXIT_USAGE;
+  cfg_node *root = cli_load_config(pos[0], pos + 1, npos - 1, pos_argn[0] + 1);
+  plan *p = root ? cli_plan(root) : NULL;
+  char *results_dir = p ? cli_results_dir(&c, root) : NULL;
+  char device[64];
+  int threads = 0;
+  const cfg_node *dev = root ? cfg_map_get(root, "device") : NULL;
+  if (p && cli_runtime_init(&c, dev ? dev->str : NULL, device, sizeof device, &threads) == 0) {
+    herr e = {{0}};
+    runner_install_signals();
+    progress *prog = c.quiet ? NULL : progress_new(stderr, progress_is_terminal(stderr));
+    runner_opts ro = {.threads = threads, .device = device, .libtorch_version = shim_libtorch_version(),
+                      .progress = prog, .keep_going = c.keep_going};
+    if (!c.quiet)
+      fprintf(stderr, "harness: %s: %zu point%s, %zu stage%s, %d thread%s on %s\n", p->name, p->npoints,
+              p->npoints == 1 ? "" : "s", p->nstages, p->nstages == 1 ? "" : "s", threads, threads == 1 ? "" : "s",
+              device);
+    runner_summary sum;
+    if (runner_prepare(p, results_dir, &e)) {
+      fprintf(stderr, "harness: %s\n", e.msg);
+      status = EXIT_ERROR;
+    } else {
+      int r = runner_run(p, results_dir, stage_kinds(), &ro, &sum, &e);
+      print_summary(&sum, results_dir);
+      if (r < 0) fprintf(stderr, "harness: %s\n", e.msg);
+      status = sum.interrupted ? EXIT_INTERRUPTED : r < 0 ? EXIT_ERROR : r > 0 ? EXIT_STAGE_FAILED : EXIT_OK;
+    }
+    progress_free(prog);
+  }
+  free(results_dir);
+  plan_free(p);
+  cfg_free(root);
+  free(opts), free(pos), free(pos_argn);
+  return status;
+}
+
+int cmd_run_stage(int argc, char **argv) {
+  char **opts = calloc((size_t)argc + 1, sizeof *opts), **pos = calloc((size_t)argc + 1, sizeof *pos);
+  int *pos_argn = calloc((size_t)argc + 1, sizeof *pos_argn);
+  int nopts, npos;
+  cli_split_args(argc, argv, opts, &nopts, pos, &npos, pos_argn);
+  cli_common c = {0};
+  int rc = cli_parse_common(nopts, opts, &c, run_stage_usage);
+  int status = rc > 0 ? EXIT_OK : EXIT_USAGE;
+  if (rc == 0 && npos != 2) fprintf(stderr, "harness run-stage: expected RESULTS_DIR and STAGE_ID\n\n%s", run_stage_usage);
+  if (rc == 0 && npos == 2) {
+    herr e = {{0}};
+    cfg_node *spec = stage_dir_read_spec(pos[0], pos[1], &e);
+    char device[64];
+    int threads = 0;
+    if (!spec) {
+      fprintf(stderr, "harness: %s\n", e.msg);
+      status = EXIT_USAGE;
+    } else if (cli_runtime_init(&c, NULL, device, sizeof device, &threads) == 0) {
+      runner_install_signals();
+      progress *prog = c.quiet ? NULL : progress_new(stderr, progress_is_terminal(stderr));
+      runner_opts ro = {.threads = threads, .device = device, .libtorch_version = shim_libtorch_version(),
+                        .progress = prog};
+      exec_result r = stage_execute(pos[0], pos[1], spec, stage_kinds(), &ro, true, &e);
+      progress_free(prog);
+      switch (r) {
+        case EXEC_RAN: status = EXIT_OK; fprintf(stderr, "harness: %s complete\n", pos[1]); break;
+        case EXEC_ALREADY: status = EXIT_OK; fprintf(stderr, "harness: %s was already complete\n", pos[1]); break;
+        case EXEC_FAILED: status = EXIT_STAGE_FAILED; fprintf(stderr, "harness: %s failed: %s\n", pos[1], e.msg); break;
+        case EXEC_INTERRUPTED: status = EXIT_INTERRUPTED; break;
+        default: status = EXIT_ERROR; fprintf(stderr, "harness: %s\n", e.msg); break;
+      }
+    } else {
+      status = EXIT_ERROR;
+    }
+    cfg_free(spec);
+  }
+  free(opts), free(pos), free(pos_argn);
+  return status;
+}

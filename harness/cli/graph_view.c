@@ -1,0 +1,175 @@
+/* graph_view: one table layout for `plan` and `status`. */
+#include "harness/cli/graph_view.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness/runner/runner.h"
+
+static graph_view *alloc_view(size_t nstages, size_t npoints) {
+  graph_view *v = calloc(1, sizeof *v);
+  if (!v) abort();
+  v->nstages = nstages;
+  v->npoints = npoints;
+  v->ids = calloc(nstages + 1, sizeof *v->ids);
+  v->kinds = calloc(nstages + 1, sizeof *v->kinds);
+  v->variants = calloc(nstages + 1, sizeof *v->variants);
+  v->uses = calloc(nstages + 1, sizeof *v->uses);
+  v->labels = calloc(npoints + 1, sizeof *v->labels);
+  v->point_stages = calloc(npoints + 1, sizeof *v->point_stages);
+  v->point_nstages = calloc(npoints + 1, sizeof *v->point_nstages);
+  if (!v->ids || !v->kinds || !v->variants || !v->uses || !v->labels || !v->point_stages || !v->point_nstages)
+    abort();
+  return v;
+}
+
+graph_view *graph_view_from_plan(const plan *p, const char *results_dir) {
+  graph_view *v = alloc_view(p->nstages, p->npoints);
+  v->name = p->name;
+  v->results_dir = results_dir;
+  for (size_t i = 0; i < p->nstages; i++) {
+    v->ids[i] = p->stages[i].id;
+    v->kinds[i] = p->stages[i].kind->name;
+    v->variants[i] = p->stages[i].variant;
+    v->uses[i] = p->stages[i].npoints;
+  }
+  for (size_t i = 0; i < p->npoints; i++) {
+    v->labels[i] = p->points[i].label;
+    v->point_nstages[i] = p->point_nstages[i];
+    v->point_stages[i] = malloc((p->point_nstages[i] + 1) * sizeof **v->point_stages);
+    if (!v->point_stages[i]) abort();
+    memcpy(v->point_stages[i], p->point_stages[i], p->point_nstages[i] * sizeof **v->point_stages);
+  }
+  v->states = runner_states(p, results_dir);
+  return v;
+}
+
+graph_view *graph_view_from_index(const index_data *d, const char *results_dir, herr *e) {
+  graph_view *v = alloc_view(d->nstages, d->npoints);
+  v->name = d->name;
+  v->results_dir = results_dir;
+  v->states = calloc(d->nstages + 1, sizeof *v->states);
+  if (!v->states) abort();
+  for (size_t i = 0; i < d->nstages; i++) {
+    v->ids[i] = d->stage_ids[i];
+    v->kinds[i] = d->stage_kinds[i];
+    v->variants[i] = d->stage_variants[i];
+    v->states[i] = stage_dir_state(results_dir, d->stage_ids[i]);
+  }
+  for (size_t i = 0; i < d->npoints; i++) {
+    v->labels[i] = d->point_labels[i];
+    char *list = strdup(d->point_stages[i]);
+    size_t cap = 8;
+    v->point_stages[i] = malloc(cap * sizeof **v->point_stages);
+    if (!list || !v->point_stages[i]) abort();
+    for (char *save = NULL, *tok = strtok_r(list, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+      size_t k = 0;
+      while (k < d->nstages && strcmp(d->stage_ids[k], tok) != 0) k++;
+      if (k == d->nstages) {
+        herr_set(e, "%s/index.h5: point %zu uses stage %s, which the index does not list", results_dir, i, tok);
+        free(list);
+        v->npoints = i + 1;
+        graph_view_free(v);
+        return NULL;
+      }
+      if (v->point_nstages[i] == cap) {
+        cap *= 2;
+        v->point_stages[i] = realloc(v->point_stages[i], cap * sizeof **v->point_stages);
+        if (!v->point_stages[i]) abort();
+      }
+      v->point_stages[i][v->point_nstages[i]++] = k;
+      v->uses[k]++;
+    }
+    free(list);
+  }
+  /* Blocked is derived: a pending stage whose upstream (listed earlier in a point) failed. */
+  for (size_t i = 0; i < d->npoints; i++) {
+    bool failed = false;
+    for (size_t k = 0; k < v->point_nstages[i]; k++) {
+      size_t s = v->point_stages[i][k];
+      if (failed && v->states[s] == STAGE_PENDING) v->states[s] = STAGE_BLOCKED;
+      failed = failed || v->states[s] == STAGE_FAILED || v->states[s] == STAGE_BLOCKED;
+    }
+  }
+  return v;
+}
+
+void graph_view_free(graph_view *v) {
+  if (!v) return;
+  for (size_t i = 0; i < v->npoints; i++) free(v->point_stages[i]);
+  free(v->point_stages);
+  free(v->point_nstages);
+  free(v->labels);
+  free(v->ids);
+  free(v->kinds);
+  free(v->variants);
+  free(v->uses);
+  free(v->states);
+  free(v);
+}
+
+static const char *point_state(const graph_view *v, size_t i, char *buf, size_t n) {
+  size_t done = 0, failed = 0, running = 0, blocked = 0;
+  for (size_t k = 0; k < v->point_nstages[i]; k++) {
+    stage_state s = v->states[v->point_stages[i][k]];
+    done += s == STAGE_COMPLETE;
+    failed += s == STAGE_FAILED;
+    running += s == STAGE_RUNNING;
+    blocked += s == STAGE_BLOCKED;
+  }
+  if (failed || blocked)
+    snprintf(buf, n, "failed");
+  else if (done == v->point_nstages[i])
+    snprintf(buf, n, "complete");
+  else if (running)
+    snprintf(buf, n, "running %zu/%zu", done, v->point_nstages[i]);
+  else if (done)
+    snprintf(buf, n, "partial %zu/%zu", done, v->point_nstages[i]);
+  else
+    snprintf(buf, n, "pending");
+  return buf;
+}
+
+void graph_view_print(const graph_view *v, FILE *out, bool list_points, bool list_stages) {
+  size_t count[5] = {0};
+  for (size_t i = 0; i < v->nstages; i++) count[v->states[i]]++;
+  fprintf(out, "%s: %zu point%s, %zu unique stage%s; results in %s\n", v->name, v->npoints,
+          v->npoints == 1 ? "" : "s", v->nstages, v->nstages == 1 ? "" : "s", v->results_dir);
+  /* Stage counts per kind, in order of first appearance. */
+  fprintf(out, "stage kinds:");
+  for (size_t i = 0; i < v->nstages; i++) {
+    bool seen = false;
+    for (size_t j = 0; j < i && !seen; j++) seen = !strcmp(v->kinds[i], v->kinds[j]);
+    if (seen) continue;
+    size_t n = 0, uses = 0;
+    for (size_t j = 0; j < v->nstages; j++)
+      if (!strcmp(v->kinds[i], v->kinds[j])) {
+        n++;
+        uses += v->uses[j];
+      }
+    fprintf(out, " %s %zu (used %zu times)", v->kinds[i], n, uses);
+  }
+  fputc('\n', out);
+  if (list_points) {
+    fprintf(out, "\npoints\n  %5s  %-14s  %6s  %s\n", "#", "state", "stages", "settings");
+    for (size_t i = 0; i < v->npoints; i++) {
+      char st[64];
+      fprintf(out, "  %5zu  %-14s  %6zu  %s\n", i, point_state(v, i, st, sizeof st), v->point_nstages[i], v->labels[i]);
+    }
+  }
+  if (list_stages) {
+    fprintf(out, "\nstages (upstream first)\n  %-9s  %-32s  %-12s  %6s\n", "state", "stage", "variant", "points");
+    for (size_t i = 0; i < v->nstages; i++) {
+      fprintf(out, "  %-9s  %-32s  %-12s  %6zu\n", stage_state_name(v->states[i]), v->ids[i],
+              *v->variants[i] ? v->variants[i] : "-", v->uses[i]);
+      if (v->states[i] == STAGE_FAILED) {
+        char *msg = stage_dir_failure(v->results_dir, v->ids[i]);
+        if (msg) fprintf(out, "             error: %s\n", msg);
+        free(msg);
+      }
+    }
+  }
+  fprintf(out, "\n%zu stage%s: %zu complete, %zu pending, %zu running, %zu failed, %zu blocked\n", v->nstages,
+          v->nstages == 1 ? "" : "s", count[STAGE_COMPLETE], count[STAGE_PENDING], count[STAGE_RUNNING],
+          count[STAGE_FAILED], count[STAGE_BLOCKED]);
+}
