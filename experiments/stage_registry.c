@@ -24,8 +24,3 @@ const char *const *stage_kind_names(void) {
     for (size_t i = 0; kinds[i]; i++) names[i] = kinds[i]->name;
   return names;
 }
-
-void stage_deps_free(stage_dep *deps, size_t n) {
-  for (size_t i = 0; i < n; i++) free(deps[i].variant);
-  free(deps);
-}

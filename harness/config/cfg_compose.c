@@ -1,6 +1,5 @@
 /* Turning a config file into the config a run uses: the `defaults:` list of parts merged
  * under the file's own keys, ${ENV} interpolation, and command-line overrides. */
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -25,6 +25,11 @@ static const sch_node harness_fields[] = {
 
 const sch_node *plan_harness_fields(void) { return harness_fields; }
 
+void stage_deps_free(stage_dep *deps, size_t n) {
+  for (size_t i = 0; i < n; i++) free(deps[i].variant);
+  free(deps);
+}
+
 /* The schema of one point: the harness keys plus every kind's section, each optional here;
  * a section is filled with its defaults when a stage that reads it is planned. */
 typedef struct point_schema {

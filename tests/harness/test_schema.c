@@ -129,10 +129,10 @@ static void wrong_types_say_what_was_expected(void **state) {
   assert_report("toy:\n  fit:\n    steps: '5'\n",
                 "x.yaml:3:12: toy.fit.steps: expected an integer, got the string '5'");
   assert_report("toy:\n  fit: {steps: 2, lr: fast, verbose: yes, models: a, out: ''}\n",
-                "x.yaml:2:25: toy.fit.lr: expected a number, got 'fast'\n"
-                "x.yaml:2:40: toy.fit.verbose: expected true or false, got 'yes'\n"
-                "x.yaml:2:53: toy.fit.models: expected a list, got 'a'\n"
-                "x.yaml:2:61: toy.fit.out: expected a path, got an empty string");
+                "x.yaml:2:23: toy.fit.lr: expected a number, got 'fast'\n"
+                "x.yaml:2:38: toy.fit.verbose: expected true or false, got 'yes'\n"
+                "x.yaml:2:51: toy.fit.models: expected a list, got 'a'\n"
+                "x.yaml:2:59: toy.fit.out: expected a path, got an empty string");
   assert_report("toy: [1]\n", "x.yaml:1:6: toy: expected a map, got a list");
 }
 
@@ -144,20 +144,20 @@ static void ranges_are_checked_inclusive_and_exclusive(void **state) {
   assert_report("toy:\n  fit:\n    steps: -3\n",
                 "x.yaml:3:12: toy.fit.steps: expected an integer >= 1, got '-3'");
   assert_report("toy:\n  fit: {steps: 1, lr: 0}\n",
-                "x.yaml:2:24: toy.fit.lr: expected a number > 0, got '0'");
+                "x.yaml:2:23: toy.fit.lr: expected a number > 0, got '0'");
   assert_report("toy:\n  fit: {steps: 1, momentum: 1.0}\n",
-                "x.yaml:2:30: toy.fit.momentum: expected a number >= 0 and < 1, got '1.0'");
+                "x.yaml:2:29: toy.fit.momentum: expected a number >= 0 and < 1, got '1.0'");
   assert_report("toy:\n  fit: {steps: 1, momentum: .nan}\n",
-                "x.yaml:2:30: toy.fit.momentum: expected a number >= 0 and < 1, got '.nan'");
+                "x.yaml:2:29: toy.fit.momentum: expected a number >= 0 and < 1, got '.nan'");
   assert_report("toy:\n  fit: {steps: 1, momentum: 0.999, lr: 1e-9}\n", "");
 }
 
 static void enum_lists_choices_and_suggests(void **state) {
   assert_report("toy:\n  fit: {steps: 1, opt: adm}\n",
-                "x.yaml:2:25: toy.fit.opt: expected one of 'adam', 'sgd', 'adamw', got 'adm'; "
+                "x.yaml:2:24: toy.fit.opt: expected one of 'adam', 'sgd', 'adamw', got 'adm'; "
                 "did you mean 'adam'?");
   assert_report("toy:\n  fit: {steps: 1, opt: lbfgs}\n",
-                "x.yaml:2:25: toy.fit.opt: expected one of 'adam', 'sgd', 'adamw', got 'lbfgs'");
+                "x.yaml:2:24: toy.fit.opt: expected one of 'adam', 'sgd', 'adamw', got 'lbfgs'");
 }
 
 static void missing_required_key_is_reported_at_parent(void **state) {
@@ -180,8 +180,8 @@ static void sequence_length_and_items_are_checked(void **state) {
 
 static void dict_values_are_checked_with_item_schema(void **state) {
   assert_report("toy:\n  fit:\n    steps: 1\n    weights: {a: 1, b: -1, c: x}\n",
-                "x.yaml:4:26: toy.fit.weights.b: expected a number >= 0, got '-1'\n"
-                "x.yaml:4:32: toy.fit.weights.c: expected a number, got 'x'");
+                "x.yaml:4:24: toy.fit.weights.b: expected a number >= 0, got '-1'\n"
+                "x.yaml:4:31: toy.fit.weights.c: expected a number, got 'x'");
 }
 
 static void all_problems_are_collected_in_document_order(void **state) {
