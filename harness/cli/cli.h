@@ -33,9 +33,10 @@ int cli_parse_common(int argc, char **argv, cli_common *c, const char *usage);
  * the argv position of pos[i] (for override locations). */
 void cli_split_args(int argc, char **argv, char **opts, int *nopts, char **pos, int *npos, int *pos_argn);
 
-/* Loads CFG and applies KEY=VALUE overrides (argv positions give their locations); sets
+/* Loads CFG and applies KEY=VALUE overrides; argns[i] is override i's position on the whole
+ * command line (`harness run c.yaml x=1`: x=1 is argument 3), used in error locations. Sets
  * `name` to the file's stem when the config has none. Prints the error and returns NULL. */
-cfg_node *cli_load_config(const char *path, char *const *overrides, int noverrides, int first_argn);
+cfg_node *cli_load_config(const char *path, char *const *overrides, const int *argns, int noverrides);
 /* Plans the loaded config; prints every configuration problem (one per line) and returns
  * NULL on failure. */
 plan *cli_plan(const cfg_node *root);

@@ -8,7 +8,7 @@
 #include "harness/cli/cli.h"
 #include "mdh_shim.h"
 
-cfg_node *cli_load_config(const char *path, char *const *overrides, int noverrides, int first_argn) {
+cfg_node *cli_load_config(const char *path, char *const *overrides, const int *argns, int noverrides) {
   herr e = {{0}};
   cfg_node *root = cfg_load(path, NULL, &e);
   if (!root) {
@@ -22,7 +22,7 @@ cfg_node *cli_load_config(const char *path, char *const *overrides, int noverrid
     return NULL;
   }
   for (int i = 0; i < noverrides; i++) {
-    if (cfg_override(root, overrides[i], (unsigned)(first_argn + i), &e)) {
+    if (cfg_override(root, overrides[i], (unsigned)argns[i], &e)) {
       fprintf(stderr, "harness: %s\n", e.msg);
       cfg_free(root);
       return NULL;
@@ -128,7 +128,7 @@ void cli_split_args(int argc, char **argv, char **opts, int *nopts, char **pos, 
       bool takes_value = !strcmp(argv[i], "--results") || !strcmp(argv[i], "--threads") || !strcmp(argv[i], "--device");
       if (takes_value && i + 1 < argc) opts[(*nopts)++] = argv[++i];
     } else {
-      pos_argn[*npos] = i;
+      pos_argn[*npos] = i + 1; /* argv[0] here is the subcommand, itself argument 1 */
       pos[(*npos)++] = argv[i];
     }
   }

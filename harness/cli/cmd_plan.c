@@ -72,7 +72,7 @@ int cmd_plan(int argc, char **argv) {
     return rc > 0 ? EXIT_OK : EXIT_USAGE;
   }
   int status = EXIT_USAGE;
-  cfg_node *root = cli_load_config(a.pos[0], a.pos + 1, a.npos - 1, a.pos_argn[0] + 1);
+  cfg_node *root = cli_load_config(a.pos[0], a.pos + 1, a.pos_argn + 1, a.npos - 1);
   plan *p = root ? cli_plan(root) : NULL;
   if (p) {
     char *results_dir = cli_results_dir(&a.c, root);
@@ -101,7 +101,7 @@ int cmd_validate(int argc, char **argv) {
     args_free(&a);
     return rc > 0 ? EXIT_OK : EXIT_USAGE;
   }
-  cfg_node *root = cli_load_config(a.pos[0], a.pos + 1, a.npos - 1, a.pos_argn[0] + 1);
+  cfg_node *root = cli_load_config(a.pos[0], a.pos + 1, a.pos_argn + 1, a.npos - 1);
   plan *p = root ? cli_plan(root) : NULL;
   if (p)
     printf("%s: valid (%zu point%s, %zu unique stage%s)\n", a.pos[0], p->npoints, p->npoints == 1 ? "" : "s",

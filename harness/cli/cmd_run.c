@@ -59,7 +59,7 @@ int cmd_run(int argc, char **argv) {
     return EXIT_USAGE;
   }
   int status = EXIT_USAGE;
-  cfg_node *root = cli_load_config(pos[0], pos + 1, npos - 1, pos_argn[0] + 1);
+  cfg_node *root = cli_load_config(pos[0], pos + 1, pos_argn + 1, npos - 1);
   plan *p = root ? cli_plan(root) : NULL;
   char *results_dir = p ? cli_results_dir(&c, root) : NULL;
   char device[64];

@@ -75,6 +75,11 @@ cfg_node *sweep_axis_values(const cfg_node *spec, const char *path, herr *e) {
   }
   double a, b;
   if (cfg_as_double(from, &a, e) || cfg_as_double(to, &b, e)) return NULL;
+  /* .nan would give an empty axis (and a zero-length product), .inf endless or nan values. */
+  if (!isfinite(a) || !isfinite(b)) {
+    where(isfinite(a) ? to : from, e, "sweep.%s: 'from' and 'to' must be finite numbers%s", path, "");
+    return NULL;
+  }
   bool log_scale = false;
   if (logn && cfg_as_bool(logn, &log_scale, e)) return NULL;
   cfg_node *seq = cfg_new_seq(spec->loc);
@@ -129,6 +134,13 @@ static void axes_free(axis *axes, size_t n) {
     free(axes[i].values);
   }
   free(axes);
+}
+
+/* Whether one dotted path is the other or lies inside it ("a" and "a.b"). */
+static bool paths_overlap(const char *x, const char *y) {
+  size_t lx = strlen(x), ly = strlen(y);
+  if (strncmp(x, y, lx < ly ? lx : ly)) return false;
+  return lx == ly || (lx < ly ? y[lx] == '.' : x[ly] == '.');
 }
 
 static int check_path(const cfg_node *at, const char *path, herr *e) {
@@ -318,15 +330,22 @@ int sweep_expand(const cfg_node *root, sweep_point **out, size_t *n, herr *e) {
         goto done;
       }
     }
-    /* A key may be swept by one axis only, or the later one would silently win. */
+    /* A key may be swept by one axis only, or the later one would silently win; the same
+     * holds for a key and a key inside it ("a" and "a.b"). */
     for (size_t a = 0; a < naxes; a++)
       for (size_t k = 0; k < axes[a].nkeys; k++)
         for (size_t b = a; b < naxes; b++)
-          for (size_t j = (b == a ? k + 1 : 0); j < axes[b].nkeys; j++)
+          for (size_t j = (b == a ? k + 1 : 0); j < axes[b].nkeys; j++) {
             if (!strcmp(axes[a].keys[k], axes[b].keys[j])) {
               where(axes[b].values[j], e, "sweep: '%s' is swept twice%s", axes[b].keys[j], "");
               goto done;
             }
+            if (paths_overlap(axes[a].keys[k], axes[b].keys[j])) {
+              where(axes[b].values[j], e, "sweep: '%s' and '%s' overlap (one key lies inside the other)",
+                    axes[a].keys[k], axes[b].keys[j]);
+              goto done;
+            }
+          }
     const cfg_node *seeds_spec = cfg_map_get(sw, "seeds");
     if (seeds_spec && seeds_values(seeds_spec, base_seed, &seeds, e)) goto done;
     exclude = cfg_map_get(sw, "exclude");
