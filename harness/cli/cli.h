@@ -26,12 +26,20 @@ typedef struct cli_common {
   bool quiet;
 } cli_common;
 
-/* Parses the options shared by the subcommands (--results, --keep-going, --threads, --device,
- * --quiet, --help); returns -1 on error (printed), 1 after printing `usage` for --help. */
-int cli_parse_common(int argc, char **argv, cli_common *c, const char *usage);
-/* Separates options from positional arguments so options may come anywhere; pos_argn[i] is
- * the argv position of pos[i] (for override locations). */
-void cli_split_args(int argc, char **argv, char **opts, int *nopts, char **pos, int *npos, int *pos_argn);
+/* A subcommand's command line: the shared options, the positional arguments with their
+ * positions on the whole command line, and the view flags of plan/status. */
+typedef struct cli_args {
+  cli_common c;
+  char **pos;
+  int *pos_argn;
+  int npos;
+  bool write, stages_only, points_only; /* accepted only when view_flags is set */
+} cli_args;
+
+/* Parses argv (options may come anywhere). Returns 0, 1 after printing `usage` for --help, or
+ * -1 after printing the error. Free with cli_args_free in every case. */
+int cli_args_parse(int argc, char **argv, const char *usage, bool view_flags, cli_args *a);
+void cli_args_free(cli_args *a);
 
 /* Loads CFG and applies KEY=VALUE overrides; argns[i] is override i's position on the whole
  * command line (`harness run c.yaml x=1`: x=1 is argument 3), used in error locations. Sets

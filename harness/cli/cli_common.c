@@ -89,7 +89,7 @@ static const struct option long_opts[] = {
     {NULL, 0, NULL, 0}};
 
 /* Parses the options shared by the subcommands; returns -1 on error, 1 after --help. */
-int cli_parse_common(int argc, char **argv, cli_common *c, const char *usage) {
+static int cli_parse_common(int argc, char **argv, cli_common *c, const char *usage) {
   optind = 1;
   opterr = 0;
   int opt;
@@ -119,7 +119,7 @@ int cli_parse_common(int argc, char **argv, cli_common *c, const char *usage) {
 }
 
 /* Options may follow positional arguments: move them in front for getopt's "+" mode. */
-void cli_split_args(int argc, char **argv, char **opts, int *nopts, char **pos, int *npos, int *pos_argn) {
+static void cli_split_args(int argc, char **argv, char **opts, int *nopts, char **pos, int *npos, int *pos_argn) {
   *nopts = *npos = 0;
   opts[(*nopts)++] = argv[0];
   for (int i = 1; i < argc; i++) {
@@ -135,3 +135,28 @@ void cli_split_args(int argc, char **argv, char **opts, int *nopts, char **pos, 
   opts[*nopts] = NULL;
 }
 
+
+int cli_args_parse(int argc, char **argv, const char *usage, bool view_flags, cli_args *a) {
+  memset(a, 0, sizeof *a);
+  char **raw = calloc((size_t)argc + 1, sizeof *raw), **opts = calloc((size_t)argc + 1, sizeof *opts);
+  a->pos = calloc((size_t)argc + 1, sizeof *a->pos);
+  a->pos_argn = calloc((size_t)argc + 1, sizeof *a->pos_argn);
+  if (!raw || !opts || !a->pos || !a->pos_argn) abort();
+  int nraw = 0, nopts = 0;
+  cli_split_args(argc, argv, raw, &nraw, a->pos, &a->npos, a->pos_argn);
+  for (int i = 0; i < nraw; i++) {
+    if (view_flags && !strcmp(raw[i], "--write")) a->write = true;
+    else if (view_flags && !strcmp(raw[i], "--stages-only")) a->stages_only = true;
+    else if (view_flags && !strcmp(raw[i], "--points-only")) a->points_only = true;
+    else opts[nopts++] = raw[i];
+  }
+  int rc = cli_parse_common(nopts, opts, &a->c, usage);
+  free(raw);
+  free(opts);
+  return rc;
+}
+
+void cli_args_free(cli_args *a) {
+  free(a->pos);
+  free(a->pos_argn);
+}

@@ -16,14 +16,16 @@ static const char info_usage[] =
     "against a float64 reference, and its speed). Exit status 3 when a self-test fails.\n";
 
 int cmd_info(int argc, char **argv) {
-  cli_common c = {0};
-  char **opts = calloc((size_t)argc + 1, sizeof *opts), **pos = calloc((size_t)argc + 1, sizeof *pos);
-  int *pos_argn = calloc((size_t)argc + 1, sizeof *pos_argn);
-  int nopts, npos;
-  cli_split_args(argc, argv, opts, &nopts, pos, &npos, pos_argn);
-  int rc = cli_parse_common(nopts, opts, &c, info_usage);
-  free(opts), free(pos), free(pos_argn);
+  cli_args a;
+  int rc = cli_args_parse(argc, argv, info_usage, false, &a);
+  const cli_common c = a.c;
+  bool extra = a.npos > 0;
+  cli_args_free(&a);
   if (rc) return rc > 0 ? EXIT_OK : EXIT_USAGE;
+  if (extra) {
+    fprintf(stderr, "harness info: takes no arguments\n\n%s", info_usage);
+    return EXIT_USAGE;
+  }
   char device[64];
   int threads = 0;
   if (cli_runtime_init(&c, NULL, device, sizeof device, &threads)) return EXIT_ERROR;

@@ -29,46 +29,12 @@ static const char status_usage[] =
     "Shows each point's and each stage's state in a results directory written by `harness run`\n"
     "(states come from the stage folders, so the view is live while a run goes on).\n";
 
-/* Splits argv into options (incl. the plan-only flags) and positionals. */
-typedef struct plan_args {
-  cli_common c;
-  bool write, stages_only, points_only;
-  char **pos;
-  int *pos_argn;
-  int npos;
-  char **opts;
-} plan_args;
-
-static int parse(int argc, char **argv, plan_args *a, const char *usage) {
-  char **raw = calloc((size_t)argc + 1, sizeof *raw);
-  a->opts = calloc((size_t)argc + 1, sizeof *a->opts);
-  a->pos = calloc((size_t)argc + 1, sizeof *a->pos);
-  a->pos_argn = calloc((size_t)argc + 1, sizeof *a->pos_argn);
-  int nraw = 0, nopts = 0;
-  if (!raw || !a->opts || !a->pos || !a->pos_argn) abort();
-  cli_split_args(argc, argv, raw, &nraw, a->pos, &a->npos, a->pos_argn);
-  for (int i = 0; i < nraw; i++) {
-    if (!strcmp(raw[i], "--write")) a->write = true;
-    else if (!strcmp(raw[i], "--stages-only")) a->stages_only = true;
-    else if (!strcmp(raw[i], "--points-only")) a->points_only = true;
-    else a->opts[nopts++] = raw[i];
-  }
-  free(raw);
-  return cli_parse_common(nopts, a->opts, &a->c, usage);
-}
-
-static void args_free(plan_args *a) {
-  free(a->opts);
-  free(a->pos);
-  free(a->pos_argn);
-}
-
 int cmd_plan(int argc, char **argv) {
-  plan_args a = {0};
-  int rc = parse(argc, argv, &a, plan_usage);
+  cli_args a;
+  int rc = cli_args_parse(argc, argv, plan_usage, true, &a);
   if (rc || a.npos < 1) {
     if (!rc) fprintf(stderr, "harness plan: which config?\n\n%s", plan_usage);
-    args_free(&a);
+    cli_args_free(&a);
     return rc > 0 ? EXIT_OK : EXIT_USAGE;
   }
   int status = EXIT_USAGE;
@@ -89,16 +55,16 @@ int cmd_plan(int argc, char **argv) {
   }
   plan_free(p);
   cfg_free(root);
-  args_free(&a);
+  cli_args_free(&a);
   return status;
 }
 
 int cmd_validate(int argc, char **argv) {
-  plan_args a = {0};
-  int rc = parse(argc, argv, &a, validate_usage);
+  cli_args a;
+  int rc = cli_args_parse(argc, argv, validate_usage, false, &a);
   if (rc || a.npos < 1) {
     if (!rc) fprintf(stderr, "harness validate: which config?\n\n%s", validate_usage);
-    args_free(&a);
+    cli_args_free(&a);
     return rc > 0 ? EXIT_OK : EXIT_USAGE;
   }
   cfg_node *root = cli_load_config(a.pos[0], a.pos + 1, a.pos_argn + 1, a.npos - 1);
@@ -109,16 +75,16 @@ int cmd_validate(int argc, char **argv) {
   int status = p ? EXIT_OK : EXIT_USAGE;
   plan_free(p);
   cfg_free(root);
-  args_free(&a);
+  cli_args_free(&a);
   return status;
 }
 
 int cmd_status(int argc, char **argv) {
-  plan_args a = {0};
-  int rc = parse(argc, argv, &a, status_usage);
+  cli_args a;
+  int rc = cli_args_parse(argc, argv, status_usage, true, &a);
   if (rc || a.npos != 1) {
     if (!rc) fprintf(stderr, "harness status: expected one RESULTS_DIR\n\n%s", status_usage);
-    args_free(&a);
+    cli_args_free(&a);
     return rc > 0 ? EXIT_OK : EXIT_USAGE;
   }
   herr e = {{0}};
@@ -133,6 +99,6 @@ int cmd_status(int argc, char **argv) {
   }
   graph_view_free(v);
   index_free(d);
-  args_free(&a);
+  cli_args_free(&a);
   return status;
 }

@@ -43,21 +43,16 @@ static void print_summary(const runner_summary *s, const char *results_dir) {
 }
 
 int cmd_run(int argc, char **argv) {
-  char **opts = calloc((size_t)argc + 1, sizeof *opts), **pos = calloc((size_t)argc + 1, sizeof *pos);
-  int *pos_argn = calloc((size_t)argc + 1, sizeof *pos_argn);
-  int nopts, npos;
-  cli_split_args(argc, argv, opts, &nopts, pos, &npos, pos_argn);
-  cli_common c = {0};
-  int rc = cli_parse_common(nopts, opts, &c, run_usage);
-  if (rc) {
-    free(opts), free(pos), free(pos_argn);
+  cli_args a;
+  int rc = cli_args_parse(argc, argv, run_usage, false, &a);
+  if (rc || a.npos < 1) {
+    if (!rc) fprintf(stderr, "harness run: which config?\n\n%s", run_usage);
+    cli_args_free(&a);
     return rc > 0 ? EXIT_OK : EXIT_USAGE;
   }
-  if (npos < 1) {
-    fprintf(stderr, "harness run: which config? \n\n%s", run_usage);
-    free(opts), free(pos), free(pos_argn);
-    return EXIT_USAGE;
-  }
+  const cli_common c = a.c;
+  char **pos = a.pos;
+  int *pos_argn = a.pos_argn, npos = a.npos;
   int status = EXIT_USAGE;
   cfg_node *root = cli_load_config(pos[0], pos + 1, pos_argn + 1, npos - 1);
   plan *p = root ? cli_plan(root) : NULL;
@@ -90,17 +85,16 @@ int cmd_run(int argc, char **argv) {
   free(results_dir);
   plan_free(p);
   cfg_free(root);
-  free(opts), free(pos), free(pos_argn);
+  cli_args_free(&a);
   return status;
 }
 
 int cmd_run_stage(int argc, char **argv) {
-  char **opts = calloc((size_t)argc + 1, sizeof *opts), **pos = calloc((size_t)argc + 1, sizeof *pos);
-  int *pos_argn = calloc((size_t)argc + 1, sizeof *pos_argn);
-  int nopts, npos;
-  cli_split_args(argc, argv, opts, &nopts, pos, &npos, pos_argn);
-  cli_common c = {0};
-  int rc = cli_parse_common(nopts, opts, &c, run_stage_usage);
+  cli_args a;
+  int rc = cli_args_parse(argc, argv, run_stage_usage, false, &a);
+  const cli_common c = a.c;
+  char **pos = a.pos;
+  int npos = a.npos;
   int status = rc > 0 ? EXIT_OK : EXIT_USAGE;
   if (rc == 0 && npos != 2) fprintf(stderr, "harness run-stage: expected RESULTS_DIR and STAGE_ID\n\n%s", run_stage_usage);
   if (rc == 0 && npos == 2) {
@@ -130,6 +124,6 @@ int cmd_run_stage(int argc, char **argv) {
     }
     cfg_free(spec);
   }
-  free(opts), free(pos), free(pos_argn);
+  cli_args_free(&a);
   return status;
 }

@@ -5,6 +5,14 @@
 #include <string.h>
 
 #include "harness/runner/runner.h"
+#include "harness/util/strbuf.h"
+
+/* "kind-1234567890abcdef" -> "kind-12345678": enough to tell stages apart on screen. */
+static void append_short_id(strbuf *sb, const char *id) {
+  const char *dash = strrchr(id, '-');
+  size_t n = dash ? (size_t)(dash - id) + 9 : strlen(id);
+  sb_append_n(sb, id, n < strlen(id) ? n : strlen(id));
+}
 
 static graph_view *alloc_view(size_t nstages, size_t npoints) {
   graph_view *v = calloc(1, sizeof *v);
@@ -15,10 +23,11 @@ static graph_view *alloc_view(size_t nstages, size_t npoints) {
   v->kinds = calloc(nstages + 1, sizeof *v->kinds);
   v->variants = calloc(nstages + 1, sizeof *v->variants);
   v->uses = calloc(nstages + 1, sizeof *v->uses);
+  v->upstream = calloc(nstages + 1, sizeof *v->upstream);
   v->labels = calloc(npoints + 1, sizeof *v->labels);
   v->point_stages = calloc(npoints + 1, sizeof *v->point_stages);
   v->point_nstages = calloc(npoints + 1, sizeof *v->point_nstages);
-  if (!v->ids || !v->kinds || !v->variants || !v->uses || !v->labels || !v->point_stages || !v->point_nstages)
+  if (!v->upstream || !v->ids || !v->kinds || !v->variants || !v->uses || !v->labels || !v->point_stages || !v->point_nstages)
     abort();
   return v;
 }
@@ -32,6 +41,12 @@ graph_view *graph_view_from_plan(const plan *p, const char *results_dir) {
     v->kinds[i] = p->stages[i].kind->name;
     v->variants[i] = p->stages[i].variant;
     v->uses[i] = p->stages[i].npoints;
+    strbuf sb = STRBUF_INIT;
+    for (size_t d = 0; d < p->stages[i].ndeps; d++) {
+      if (d) sb_append(&sb, ", ");
+      append_short_id(&sb, p->stages[p->stages[i].deps[d]].id);
+    }
+    v->upstream[i] = sb_take(&sb);
   }
   for (size_t i = 0; i < p->npoints; i++) {
     v->labels[i] = p->points[i].label;
@@ -55,6 +70,16 @@ graph_view *graph_view_from_index(const index_data *d, const char *results_dir, 
     v->kinds[i] = d->stage_kinds[i];
     v->variants[i] = d->stage_variants[i];
     v->states[i] = stage_dir_state(results_dir, d->stage_ids[i]);
+    strbuf sb = STRBUF_INIT;
+    char *list = strdup(d->stage_deps[i]);
+    size_t k = 0;
+    for (char *save = NULL, *tok = strtok_r(list, " ", &save); tok; tok = strtok_r(NULL, " ", &save), k++) {
+      const char *eq = strchr(tok, '=');
+      if (k) sb_append(&sb, ", ");
+      append_short_id(&sb, eq ? eq + 1 : tok);
+    }
+    free(list);
+    v->upstream[i] = sb_take(&sb);
   }
   for (size_t i = 0; i < d->npoints; i++) {
     v->labels[i] = d->point_labels[i];
@@ -104,6 +129,8 @@ void graph_view_free(graph_view *v) {
   free(v->kinds);
   free(v->variants);
   free(v->uses);
+  for (size_t i = 0; i < v->nstages; i++) free(v->upstream[i]);
+  free(v->upstream);
   free(v->states);
   free(v);
 }
@@ -158,10 +185,11 @@ void graph_view_print(const graph_view *v, FILE *out, bool list_points, bool lis
     }
   }
   if (list_stages) {
-    fprintf(out, "\nstages (upstream first)\n  %-9s  %-32s  %-12s  %6s\n", "state", "stage", "variant", "points");
+    fprintf(out, "\nstages (upstream first)\n  %-9s  %-32s  %-12s  %6s  %s\n", "state", "stage", "variant", "points",
+            "upstream");
     for (size_t i = 0; i < v->nstages; i++) {
-      fprintf(out, "  %-9s  %-32s  %-12s  %6zu\n", stage_state_name(v->states[i]), v->ids[i],
-              *v->variants[i] ? v->variants[i] : "-", v->uses[i]);
+      fprintf(out, "  %-9s  %-32s  %-12s  %6zu  %s\n", stage_state_name(v->states[i]), v->ids[i],
+              *v->variants[i] ? v->variants[i] : "-", v->uses[i], *v->upstream[i] ? v->upstream[i] : "-");
       if (v->states[i] == STAGE_FAILED) {
         char *msg = stage_dir_failure(v->results_dir, v->ids[i]);
         if (msg) fprintf(out, "             error: %s\n", msg);

@@ -16,6 +16,7 @@ typedef struct graph_view {
   const char **ids, **kinds, **variants;
   stage_state *states;
   size_t *uses; /* points per stage */
+  char **upstream; /* per stage: short ids of its upstream stages, "" for none */
   size_t npoints;
   const char **labels;
   size_t **point_stages;

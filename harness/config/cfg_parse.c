@@ -48,8 +48,13 @@ static int syntax_error(pstate *ps) {
     return herr_set(ps->e, "%s: YAML syntax error: %s", ps->file,
                     p->problem ? p->problem : "out of memory");
   }
-  if (p->context)
-    return cfg_errf(ps->e, loc, NULL, "YAML syntax error: %s (%s)", p->problem, p->context);
+  /* libyaml notices a problem where parsing fails, often a line after the mistake; the
+   * context mark says where the construct it was reading began. */
+  if (p->context) {
+    cfg_loc ctx = mark_loc(ps, p->context_mark);
+    return cfg_errf(ps->e, loc, NULL, "YAML syntax error: %s (%s that starts at line %u, column %u)", p->problem,
+                    p->context, ctx.line, ctx.col);
+  }
   return cfg_errf(ps->e, loc, NULL, "YAML syntax error: %s", p->problem);
 }
 

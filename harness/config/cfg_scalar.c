@@ -96,6 +96,11 @@ double cfg_parse_number(const char *s) {
 }
 
 const char *cfg_format_double(double v, char *buf, size_t size) {
+  /* Whole numbers read better in full ("10", "1000000") than as "1e+01", "1e+06". */
+  if (v == (double)(long long)v && v > -1e15 && v < 1e15) {
+    snprintf(buf, size, "%.0f", v);
+    return buf;
+  }
   for (int p = 1; p <= 17; p++) {
     snprintf(buf, size, "%.*g", p, v);
     if (strtod(buf, NULL) == v) break;

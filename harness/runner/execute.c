@@ -91,10 +91,8 @@ void stage_log(stage_ctx *c, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (c->opts->progress)
-    progress_log(c->opts->progress, "[%s] %s", c->label, msg);
-  else
-    fprintf(stderr, "[%s] %s\n", c->label, msg);
+  /* Without a progress reporter the run is quiet: the results hold what matters. */
+  if (c->opts->progress) progress_log(c->opts->progress, "[%s] %s", c->label, msg);
 }
 
 /* Removes what earlier, killed attempts left: work.* folders and artifacts/ without stage.h5.

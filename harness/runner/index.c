@@ -12,20 +12,14 @@
 
 #include "harness/runner/runner.h"
 #include "harness/runner/stage_dir.h"
+#include "harness/store/store_h5util.h"
 #include "harness/util/fsutil.h"
 #include "harness/util/strbuf.h"
-
-static hid_t vlen_str_type(void) {
-  hid_t t = H5Tcopy(H5T_C_S1);
-  H5Tset_size(t, H5T_VARIABLE);
-  H5Tset_cset(t, H5T_CSET_UTF8);
-  return t;
-}
 
 static int write_strings(hid_t loc, const char *name, const char *const *v, size_t n) {
   hsize_t dims[1] = {n};
   hid_t space = H5Screate_simple(1, dims, NULL);
-  hid_t type = vlen_str_type();
+  hid_t type = sh5_str_type();
   hid_t ds = H5Dcreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   int rc = ds < 0 || (n && H5Dwrite(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) ? -1 : 0;
   if (ds >= 0) H5Dclose(ds);
@@ -34,31 +28,15 @@ static int write_strings(hid_t loc, const char *name, const char *const *v, size
   return rc;
 }
 
-static int write_string_attr(hid_t loc, const char *name, const char *value) {
-  hid_t type = vlen_str_type();
-  hid_t space = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  int rc = a < 0 || H5Awrite(a, type, &value) < 0 ? -1 : 0;
-  if (a >= 0) H5Aclose(a);
-  H5Sclose(space);
-  H5Tclose(type);
-  return rc;
-}
-
 static int write_file(const plan *p, const char *results_dir, const char *path) {
   hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   if (f < 0) return -1;
   int rc = 0;
   char ts[32];
-  int version = INDEX_FORMAT_VERSION;
-  rc |= write_string_attr(f, "format", INDEX_FORMAT);
-  rc |= write_string_attr(f, "name", p->name);
-  rc |= write_string_attr(f, "updated", utc_timestamp(ts));
-  hid_t sp = H5Screate(H5S_SCALAR);
-  hid_t a = H5Acreate2(f, "format_version", H5T_NATIVE_INT, sp, H5P_DEFAULT, H5P_DEFAULT);
-  rc |= a < 0 || H5Awrite(a, H5T_NATIVE_INT, &version) < 0;
-  if (a >= 0) H5Aclose(a);
-  H5Sclose(sp);
+  rc |= sh5_put_str_attr(f, "format", INDEX_FORMAT);
+  rc |= sh5_put_i32_attr(f, "format_version", INDEX_FORMAT_VERSION);
+  rc |= sh5_put_str_attr(f, "name", p->name);
+  rc |= sh5_put_str_attr(f, "updated", utc_timestamp(ts));
   const char *cfg[1] = {p->config_yaml};
   rc |= write_strings(f, "config", cfg, 1);
 
@@ -137,7 +115,7 @@ static int write_file(const plan *p, const char *results_dir, const char *path) 
 }
 
 int index_write(const plan *p, const char *results_dir, herr *e) {
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  sh5_quiet();
   char *lock_path = fs_join(results_dir, ".index.lock");
   int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
   free(lock_path);
@@ -163,7 +141,7 @@ static char **read_strings(hid_t loc, const char *name, size_t *n) {
   if (ds < 0) return NULL;
   hid_t space = H5Dget_space(ds);
   hssize_t count = H5Sget_simple_extent_npoints(space);
-  hid_t type = vlen_str_type();
+  hid_t type = sh5_str_type();
   char **raw = calloc((size_t)count + 1, sizeof *raw);
   char **out = NULL;
   if (raw && (count == 0 || H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0)) {
@@ -196,11 +174,12 @@ void index_free(index_data *d) {
   free_strings(d->stage_ids, d->nstages);
   free_strings(d->stage_kinds, d->nstages);
   free_strings(d->stage_variants, d->nstages);
+  free_strings(d->stage_deps, d->nstages);
   free(d);
 }
 
 index_data *index_read(const char *results_dir, herr *e) {
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+  sh5_quiet();
   char *path = fs_join(results_dir, "index.h5");
   if (!fs_exists(path)) {
     herr_set(e, "%s: no sweep index here (is %s a results directory written by `harness run`?)", path, results_dir);
@@ -210,6 +189,19 @@ index_data *index_read(const char *results_dir, herr *e) {
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (f < 0) {
     herr_set(e, "%s: not a readable HDF5 file", path);
+    free(path);
+    return NULL;
+  }
+  bool missing = false;
+  char *format = sh5_get_str_attr(f, "format", &missing);
+  long long version = 0;
+  bool ok = format && !strcmp(format, INDEX_FORMAT) && sh5_get_int_attr(f, "format_version", &version) == 0;
+  free(format);
+  if (!ok || version > INDEX_FORMAT_VERSION) {
+    herr_set(e, "%s: %s", path,
+             !ok ? "not a harness sweep index (no format=\"" INDEX_FORMAT "\")"
+                 : "written by a newer harness (index format version too new)");
+    H5Fclose(f);
     free(path);
     return NULL;
   }
@@ -225,26 +217,18 @@ index_data *index_read(const char *results_dir, herr *e) {
   d->stage_kinds = read_strings(f, "stages/kind", &n3);
   size_t n4 = 0;
   d->stage_variants = read_strings(f, "stages/variant", &n4);
+  size_t n5 = 0;
+  d->stage_deps = read_strings(f, "stages/deps", &n5);
   d->point_seeds = calloc(d->npoints + 1, sizeof *d->point_seeds);
   if (!d->point_seeds) abort();
   hid_t ds = H5Dopen2(f, "points/seed", H5P_DEFAULT);
   bool seeds_ok = ds >= 0 && (d->npoints == 0 || H5Dread(ds, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT,
                                                          d->point_seeds) >= 0);
   if (ds >= 0) H5Dclose(ds);
-  hid_t a = H5Aopen(f, "name", H5P_DEFAULT);
-  if (a >= 0) {
-    hid_t t = vlen_str_type();
-    char *s = NULL;
-    if (H5Aread(a, t, &s) >= 0 && s) {
-      d->name = strdup(s);
-      H5free_memory(s);
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-  }
+  d->name = sh5_get_str_attr(f, "name", &missing);
   H5Fclose(f);
   if (!d->config_yaml || !d->point_labels || !d->point_stages || n2 != d->npoints || !d->stage_ids ||
-      !d->stage_kinds || n3 != d->nstages || !d->stage_variants || n4 != d->nstages || !seeds_ok || !d->name) {
+      !d->stage_kinds || n3 != d->nstages || !d->stage_variants || n4 != d->nstages || !d->stage_deps || n5 != d->nstages || !seeds_ok || !d->name) {
     herr_set(e, "%s: not a complete sweep index (missing or inconsistent datasets)", path);
     index_free(d);
     d = NULL;

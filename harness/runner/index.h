@@ -24,6 +24,7 @@ typedef struct index_data {
   char **stage_ids;
   char **stage_kinds;
   char **stage_variants;
+  char **stage_deps; /* "role=id role=id" */
 } index_data;
 
 index_data *index_read(const char *results_dir, herr *e);

@@ -279,9 +279,10 @@ static long instantiate(builder *b, size_t point_i, const stage_kind *k, const c
     long di = instantiate(b, point_i, dk, deps[i].variant ? deps[i].variant : "", rep, e);
     if (di < 0) goto out;
     dep_idx[i] = (size_t)di;
-    dep_ids[i] = b->p->stages[di].id;
     roles[i] = deps[i].role;
   }
+  /* Ids are looked up only now: instantiating a later dependency may move the stage array. */
+  for (size_t i = 0; i < ndeps; i++) dep_ids[i] = b->p->stages[dep_idx[i]].id;
   cfg_node *spec = build_spec(k, variant, pt, roles, dep_ids, ndeps, e);
   if (!spec) goto out;
   char id[PLAN_ID_MAX];

@@ -80,7 +80,7 @@ void stage_progress_update(stage_ctx *ctx, uint64_t done);
 void stage_progress_end(stage_ctx *ctx);
 /* Set by Ctrl-C / SIGTERM: a long stage checks it and returns an error promptly. */
 bool stage_cancelled(const stage_ctx *ctx);
-/* A line in the run's log (stderr), prefixed with the stage. */
+/* A line in the run's log (stderr), prefixed with the stage; silent under --quiet. */
 void stage_log(stage_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -229,7 +229,17 @@ static void ctrl_c_stops_cleanly_and_the_next_run_resumes(void **state) {
   write_text(dir, "c.yaml", sweep_yaml);
   char *o = fs_join(dir, ".stdout"), *e = fs_join(dir, ".stderr");
   pid_t pid = cli_spawn(dir, o, e, (char *[]){"run", "c.yaml", "toy.fit.step_delay_ms=2", NULL});
-  nanosleep(&(struct timespec){1, 0}, NULL);
+  /* Interrupt once stages are running (on a loaded machine start-up alone can take seconds). */
+  char *events_path = fs_join(dir, "out/events.log");
+  for (int i = 0; i < 600; i++) {
+    char *events = fs_read_file(events_path, NULL, NULL);
+    bool started = events && strstr(events, " start ");
+    free(events);
+    if (started) break;
+    nanosleep(&(struct timespec){0, 50000000L}, NULL);
+  }
+  free(events_path);
+  nanosleep(&(struct timespec){0, 300000000L}, NULL);
   kill(pid, SIGINT);
   assert_int_equal(cli_wait(pid), 130);
   char *err = fs_read_file(e, NULL, NULL);

@@ -168,7 +168,7 @@ static void error_inside_part_names_part_and_includer(void **state) {
   char expected[2048];
   snprintf(expected, sizeof expected,
            "%s/bad.yaml:2:1: YAML syntax error: did not find expected ',' or ']' (while parsing "
-           "a flow sequence) (included from %s:2:5)",
+           "a flow sequence that starts at line 1, column 4) (included from %s:2:5)",
            dir, top);
   assert_string_equal(e.msg, expected);
   free(top);
@@ -346,7 +346,7 @@ static void bad_overrides_name_the_argument(void **state) {
   assert_int_equal(cfg_override(root, "a=[1, 2", 3, &e), -1);
   assert_string_equal(e.msg, "<command line> argument 3: a: cannot read the value '[1, 2': YAML "
                              "syntax error: did not find expected ',' or ']' (while parsing a "
-                             "flow sequence)");
+                             "flow sequence that starts at line 1, column 1)");
   assert_int_equal(cfg_override(root, "justakey", 4, &e), -1);
   assert_string_equal(e.msg, "<command line> argument 4: expected KEY=VALUE or KEY~ (to delete "
                              "KEY), got 'justakey'");

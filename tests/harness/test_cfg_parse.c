@@ -148,7 +148,7 @@ static void nodes_and_keys_remember_one_based_locations(void **state) {
 static void syntax_error_names_line_column_and_problem(void **state) {
   assert_parse_error("a: 1\nb: [1, 2\nc: 3\n",
                      "x.yaml:3:2: YAML syntax error: did not find expected ',' or ']' (while "
-                     "parsing a flow sequence)");
+                     "parsing a flow sequence that starts at line 2, column 4)");
   assert_parse_error("a: 1\n  b: 2\n",
                      "x.yaml:2:4: YAML syntax error: mapping values are not allowed in this "
                      "context");

@@ -211,6 +211,27 @@ static void shared_stages_are_planned_once(void **state) {
   plan_free(p);
 }
 
+/* Many stages with several upstream stages each: the stage table grows (and moves) while a
+ * stage's upstream stages are being planned; every recorded upstream id must stay right. */
+static void upstream_ids_survive_growth_of_the_stage_table(void **state) {
+  plan *p = plan_yaml("name: t\nstages: [sink]\nt: {mids: [p, q, r, s]}\nsweep: {grid: {t.a: {from: 1, to: 60, step: 1}}}\n");
+  assert_int_equal(p->npoints, 60);
+  assert_int_equal(p->nstages, 60 * 6);
+  for (size_t i = 0; i < p->nstages; i++) {
+    const plan_stage *s = &p->stages[i];
+    const cfg_node *deps = cfg_map_get(s->spec, "deps");
+    assert_int_equal(deps->len, s->ndeps);
+    for (size_t d = 0; d < s->ndeps; d++) {
+      assert_true(s->deps[d] < i);
+      assert_string_equal(cfg_map_get(deps, s->dep_roles[d])->str, p->stages[s->deps[d]].id);
+    }
+    char id[PLAN_ID_MAX];
+    plan_identity(s->spec, s->kind->name, id, NULL);
+    assert_string_equal(id, s->id);
+  }
+  plan_free(p);
+}
+
 static void seeds_separate_seeded_stages(void **state) {
   plan *p = plan_yaml("name: t\nstages: [sink]\nsweep:\n  seeds: 2\n");
   assert_int_equal(count_kind(p, "src"), 2);
@@ -409,8 +430,12 @@ static void busy_stage_is_waited_for_not_run_twice(void **state) {
   if (child == 0) {
     runner_summary sum;
     runner_opts o = quiet_opts(false);
-    /* report how many stages the child ran through its exit status */
-    _exit(runner_run(p, dir, kinds, &o, &sum, &e) == 0 ? (int)sum.ran : 100);
+    /* report how many stages the child ran through its exit status (freeing first, so that
+     * memcheck runs of this program see no leak in the child) */
+    int code = runner_run(p, dir, kinds, &o, &sum, &e) == 0 ? (int)sum.ran : 100;
+    plan_free(p);
+    free(dir);
+    _exit(code);
   }
   /* let the child take src's lock, then run the same plan here */
   long s = find_kind(p, "src", "", 0);
@@ -507,6 +532,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(changed_key_changes_only_dependent_identities),
       cmocka_unit_test(runtime_keys_stay_out_of_identity),
       cmocka_unit_test(shared_stages_are_planned_once),
+      cmocka_unit_test(upstream_ids_survive_growth_of_the_stage_table),
       cmocka_unit_test(seeds_separate_seeded_stages),
       cmocka_unit_test(stage_seed_depends_only_on_identity),
       cmocka_unit_test(invalid_point_reports_location_and_key),

@@ -224,7 +224,7 @@ static void bad_schema_default_is_reported(void **state) {
   assert_string_equal(rep.msgs[0],
                       "<default>: a: the schema's default '[1' is not valid YAML: <default>:2:1: "
                       "YAML syntax error: did not find expected ',' or ']' (while parsing a flow "
-                      "sequence)");
+                      "sequence that starts at line 1, column 1)");
   sch_report_free(&rep);
   cfg_free(n);
 }
