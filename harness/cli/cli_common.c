@@ -93,7 +93,7 @@ static int cli_parse_common(int argc, char **argv, cli_common *c, const char *us
   optind = 1;
   opterr = 0;
   int opt;
-  while ((opt = getopt_long(argc, argv, "+h", long_opts, NULL)) != -1) {
+  while ((opt = getopt_long(argc, argv, "+:h", long_opts, NULL)) != -1) {
     switch (opt) {
       case OPT_RESULTS: c->results = optarg; break;
       case OPT_KEEP_GOING: c->keep_going = true; break;
@@ -110,6 +110,9 @@ static int cli_parse_common(int argc, char **argv, cli_common *c, const char *us
       case OPT_DEVICE: c->device = optarg; break;
       case OPT_QUIET: c->quiet = true; break;
       case 'h': fputs(usage, stdout); return 1;
+      case ':':
+        fprintf(stderr, "harness: option '%s' needs a value\n\n%s", argv[optind - 1], usage);
+        return -1;
       default:
         fprintf(stderr, "harness: unknown option '%s'\n\n%s", argv[optind - 1], usage);
         return -1;

@@ -43,7 +43,7 @@ int cmd_info(int argc, char **argv) {
   }
   int status = EXIT_OK;
   for (size_t i = 0; i < n && i < 16; i++) {
-    if (c.device && strcmp(c.device, devs[i].name) != 0 && strcmp(c.device, "auto") != 0) continue;
+    if (c.device && strcmp(device, devs[i].name) != 0) continue; /* only the one asked for */
     shim_selftest_result r;
     if (shim_selftest(devs[i].name, 512, &r, &err) != SHIM_OK) {
       printf("device    %-8s self-test FAILED: %s\n", devs[i].name, err.msg);

@@ -30,7 +30,8 @@ static const char run_stage_usage[] =
     "usage: harness run-stage RESULTS_DIR STAGE_ID [--threads N] [--device D] [--quiet]\n"
     "\n"
     "Runs one stage from its spec (RESULTS_DIR/stages/STAGE_ID/spec.yaml, written by `harness\n"
-    "run` or `harness plan --write`), in this process. Its upstream stages must be complete.\n"
+    "run` or `harness plan --write`), in this process, on the device the config named (or\n"
+    "--device). Its upstream stages must be complete; if another process is running it, waits.\n"
     "For cluster schedulers: every stage can run as its own job.\n";
 
 static void print_summary(const runner_summary *s, const char *results_dir) {
@@ -105,7 +106,8 @@ int cmd_run_stage(int argc, char **argv) {
     if (!spec) {
       fprintf(stderr, "harness: %s\n", e.msg);
       status = EXIT_USAGE;
-    } else if (cli_runtime_init(&c, NULL, device, sizeof device, &threads) == 0) {
+    } else if (cli_runtime_init(&c, cfg_get(spec, "runtime.device") ? cfg_get(spec, "runtime.device")->str : NULL,
+                                device, sizeof device, &threads) == 0) {
       runner_install_signals();
       progress *prog = c.quiet ? NULL : progress_new(stderr, progress_is_terminal(stderr));
       runner_opts ro = {.threads = threads, .device = device, .libtorch_version = shim_libtorch_version(),

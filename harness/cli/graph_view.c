@@ -59,12 +59,32 @@ graph_view *graph_view_from_plan(const plan *p, const char *results_dir) {
   return v;
 }
 
+/* Stage ids sorted for binary search: sweeps have tens of thousands of stages. */
+typedef struct id_entry {
+  const char *id;
+  size_t index;
+} id_entry;
+
+static int cmp_id(const void *a, const void *b) {
+  return strcmp(((const id_entry *)a)->id, ((const id_entry *)b)->id);
+}
+
+static long find_id(const id_entry *sorted, size_t n, const char *id) {
+  id_entry key = {id, 0};
+  const id_entry *hit = bsearch(&key, sorted, n, sizeof *sorted, cmp_id);
+  return hit ? (long)hit->index : -1;
+}
+
 graph_view *graph_view_from_index(const index_data *d, const char *results_dir, herr *e) {
   graph_view *v = alloc_view(d->nstages, d->npoints);
   v->name = d->name;
   v->results_dir = results_dir;
   v->states = calloc(d->nstages + 1, sizeof *v->states);
-  if (!v->states) abort();
+  id_entry *sorted = calloc(d->nstages + 1, sizeof *sorted);
+  if (!v->states || !sorted) abort();
+  for (size_t i = 0; i < d->nstages; i++) sorted[i] = (id_entry){d->stage_ids[i], i};
+  qsort(sorted, d->nstages, sizeof *sorted, cmp_id);
+  /* The index lists stages upstream first, so one pass settles "blocked" from the real edges. */
   for (size_t i = 0; i < d->nstages; i++) {
     v->ids[i] = d->stage_ids[i];
     v->kinds[i] = d->stage_kinds[i];
@@ -75,8 +95,13 @@ graph_view *graph_view_from_index(const index_data *d, const char *results_dir, 
     size_t k = 0;
     for (char *save = NULL, *tok = strtok_r(list, " ", &save); tok; tok = strtok_r(NULL, " ", &save), k++) {
       const char *eq = strchr(tok, '=');
+      const char *dep = eq ? eq + 1 : tok;
       if (k) sb_append(&sb, ", ");
-      append_short_id(&sb, eq ? eq + 1 : tok);
+      append_short_id(&sb, dep);
+      long di = find_id(sorted, d->nstages, dep);
+      if (di >= 0 && (size_t)di < i && v->states[i] == STAGE_PENDING &&
+          (v->states[di] == STAGE_FAILED || v->states[di] == STAGE_BLOCKED))
+        v->states[i] = STAGE_BLOCKED;
     }
     free(list);
     v->upstream[i] = sb_take(&sb);
@@ -88,11 +113,11 @@ graph_view *graph_view_from_index(const index_data *d, const char *results_dir, 
     v->point_stages[i] = malloc(cap * sizeof **v->point_stages);
     if (!list || !v->point_stages[i]) abort();
     for (char *save = NULL, *tok = strtok_r(list, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-      size_t k = 0;
-      while (k < d->nstages && strcmp(d->stage_ids[k], tok) != 0) k++;
-      if (k == d->nstages) {
+      long k = find_id(sorted, d->nstages, tok);
+      if (k < 0) {
         herr_set(e, "%s/index.h5: point %zu uses stage %s, which the index does not list", results_dir, i, tok);
         free(list);
+        free(sorted);
         v->npoints = i + 1;
         graph_view_free(v);
         return NULL;
@@ -102,20 +127,12 @@ graph_view *graph_view_from_index(const index_data *d, const char *results_dir, 
         v->point_stages[i] = realloc(v->point_stages[i], cap * sizeof **v->point_stages);
         if (!v->point_stages[i]) abort();
       }
-      v->point_stages[i][v->point_nstages[i]++] = k;
+      v->point_stages[i][v->point_nstages[i]++] = (size_t)k;
       v->uses[k]++;
     }
     free(list);
   }
-  /* Blocked is derived: a pending stage whose upstream (listed earlier in a point) failed. */
-  for (size_t i = 0; i < d->npoints; i++) {
-    bool failed = false;
-    for (size_t k = 0; k < v->point_nstages[i]; k++) {
-      size_t s = v->point_stages[i][k];
-      if (failed && v->states[s] == STAGE_PENDING) v->states[s] = STAGE_BLOCKED;
-      failed = failed || v->states[s] == STAGE_FAILED || v->states[s] == STAGE_BLOCKED;
-    }
-  }
+  free(sorted);
   return v;
 }
 

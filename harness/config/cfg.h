@@ -77,6 +77,10 @@ int cfg_double_at(const cfg_node *root, const char *path, double *out, herr *e);
 int cfg_bool_at(const cfg_node *root, const char *path, bool *out, herr *e);
 int cfg_str_at(const cfg_node *root, const char *path, const char **out, herr *e);
 
+/* An error at a place in a config: "LOC: PATH: message" (PATH omitted when NULL or empty)
+ * into e; returns -1. */
+int cfg_errf(herr *e, cfg_loc loc, const char *path, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* "FILE:LINE:COL" into buf (or "FILE" when line is 0 and col is 0, "<command line> argument N"
  * for overrides). */
 const char *cfg_loc_str(cfg_loc loc, char *buf, size_t n);

@@ -25,9 +25,6 @@ const char *cfg_format_double(double v, char *buf, size_t size);
 void cfg_describe(const cfg_node *n, char *buf, size_t size);
 /* Sets every location (nodes and keys) under n. */
 void cfg_relocate(cfg_node *n, cfg_loc loc);
-/* "LOC: PATH: message" (PATH omitted when NULL or empty) into e; returns -1. */
-int cfg_errf(herr *e, cfg_loc loc, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 /* "a.b" + "c" -> "a.b.c" (newly allocated; "" + "c" -> "c"). */
 char *cfg_path_join(const char *path, const char *key);
 

@@ -22,8 +22,14 @@ static void on_signal(int sig) {
 }
 
 void runner_install_signals(void) {
-  signal(SIGINT, on_signal);
-  signal(SIGTERM, on_signal);
+  /* No SA_RESTART: a process waiting for a stage's lock must wake up and stop, not resume
+   * the wait (Slurm sends SIGTERM at the time limit and SIGKILL soon after). */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
 }
 
 struct stage_ctx {
@@ -110,12 +116,6 @@ static int clear_stale(const char *dir, herr *e) {
   }
   closedir(d);
   return rc;
-}
-
-static const stage_kind *find_kind(const stage_kind *const *kinds, const char *name) {
-  for (size_t i = 0; kinds[i]; i++)
-    if (!strcmp(kinds[i]->name, name)) return kinds[i];
-  return NULL;
 }
 
 static void ctx_release(stage_ctx *c) {
@@ -213,6 +213,7 @@ static exec_result attempt(const char *results_dir, const char *id, const cfg_no
   char *final_h5 = fs_join(dir, "stage.h5");
   char *failed = fs_join(dir, "failed.json");
   if (rc == 0) rc = fs_fsync_path(h5_tmp, e);
+  if (rc == 0) rc = fs_fsync_tree(c.artifact_dir, e);
   if (rc == 0) rc = fs_rename_durable(c.artifact_dir, final_art, e);
   if (rc == 0) rc = fs_rename_durable(h5_tmp, final_h5, e);
   if (rc == 0) unlink(failed);
@@ -224,6 +225,7 @@ static exec_result attempt(const char *results_dir, const char *id, const cfg_no
     run_event(results_dir, "complete", id, NULL);
   } else {
     res = EXEC_FAILED;
+    run_event(results_dir, "failed", id, e->msg);
     herr keep = *e;
     stage_dir_record_failure(results_dir, id, keep.msg, NULL);
     *e = keep;
@@ -243,7 +245,7 @@ out:
 exec_result stage_execute(const char *results_dir, const char *id, const cfg_node *spec,
                           const stage_kind *const *kinds, const runner_opts *opts, bool wait, herr *e) {
   const cfg_node *kind_node = cfg_map_get(spec, "kind");
-  const stage_kind *kind = kind_node && kind_node->kind == CFG_SCALAR ? find_kind(kinds, kind_node->str) : NULL;
+  const stage_kind *kind = kind_node && kind_node->kind == CFG_SCALAR ? stage_kind_lookup(kinds, kind_node->str) : NULL;
   if (!kind) {
     herr_set(e, "stage %s: unknown stage kind '%s'", id, kind_node && kind_node->str ? kind_node->str : "");
     return EXEC_ERROR;
@@ -254,12 +256,15 @@ exec_result stage_execute(const char *results_dir, const char *id, const cfg_nod
     return EXEC_ERROR;
   }
   int fd = -1;
-  int got = wait ? stage_lock_wait(results_dir, id, &fd, e) : stage_lock_try(results_dir, id, &fd, e);
+  int got = wait ? stage_lock_wait(results_dir, id, &runner_interrupted, &fd, e)
+                 : stage_lock_try(results_dir, id, &fd, e);
   if (got < 0) return EXEC_ERROR;
-  if (got == 0) return EXEC_BUSY;
+  if (got == 0) return wait ? EXEC_INTERRUPTED : EXEC_BUSY;
   exec_result res;
   if (stage_dir_complete(results_dir, id)) /* finished while we waited, or by an earlier run */
     res = EXEC_ALREADY;
+  else if (runner_interrupted)
+    res = EXEC_INTERRUPTED;
   else
     res = attempt(results_dir, id, spec, kind, opts, e);
   stage_lock_release(fd);

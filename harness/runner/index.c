@@ -2,12 +2,12 @@
  * f['stages/id'].asstr()[:]. */
 #include "harness/runner/index.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "harness/runner/runner.h"
@@ -29,7 +29,9 @@ static int write_strings(hid_t loc, const char *name, const char *const *v, size
 }
 
 static int write_file(const plan *p, const char *results_dir, const char *path) {
-  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t fapl = sh5_strong_fapl();
+  hid_t f = fapl < 0 ? -1 : H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  if (fapl >= 0) H5Pclose(fapl);
   if (f < 0) return -1;
   int rc = 0;
   char ts[32];
@@ -114,21 +116,37 @@ static int write_file(const plan *p, const char *results_dir, const char *path) 
   return rc ? -1 : 0;
 }
 
+/* Removes index.h5.tmp.* files of writers that were killed (called under the index lock). */
+static void remove_stale_temporaries(const char *results_dir) {
+  DIR *d = opendir(results_dir);
+  if (!d) return;
+  struct dirent *de;
+  while ((de = readdir(d)))
+    if (!strncmp(de->d_name, "index.h5.tmp.", 13)) {
+      char *p = fs_join(results_dir, de->d_name);
+      unlink(p);
+      free(p);
+    }
+  closedir(d);
+}
+
 int index_write(const plan *p, const char *results_dir, herr *e) {
   sh5_quiet();
   char *lock_path = fs_join(results_dir, ".index.lock");
-  int fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  int fd;
+  int got = fs_lock(lock_path, true, NULL, &fd, e);
   free(lock_path);
-  if (fd < 0) return herr_errno(e, "cannot open the index lock in %s", results_dir);
-  while (flock(fd, LOCK_EX) != 0) {}
+  if (got != 1) return got < 0 ? -1 : herr_set(e, "cannot lock the sweep index in %s", results_dir);
+  remove_stale_temporaries(results_dir);
   char *path = fs_join(results_dir, "index.h5");
   strbuf tmp = STRBUF_INIT;
   sb_appendf(&tmp, "%s.tmp.%ld", path, (long)getpid());
   int rc = write_file(p, results_dir, sb_str(&tmp));
   if (rc != 0)
-    herr_set(e, "cannot write the sweep index %s", sb_str(&tmp));
+    sh5_fail(e, "cannot write the sweep index %s", sb_str(&tmp));
   else
-    rc = fs_rename_durable(sb_str(&tmp), path, e);
+    rc = fs_fsync_path(sb_str(&tmp), e); /* the rename must not publish unwritten data */
+  if (rc == 0) rc = fs_rename_durable(sb_str(&tmp), path, e);
   if (rc != 0) unlink(sb_str(&tmp));
   sb_free(&tmp);
   free(path);
@@ -136,24 +154,28 @@ int index_write(const plan *p, const char *results_dir, herr *e) {
   return rc;
 }
 
-static char **read_strings(hid_t loc, const char *name, size_t *n) {
+/* A 1-D string dataset of exactly `expect` entries (any count when expect is SIZE_MAX, then
+ * returned through *n); NULL when missing, of another shape or unreadable. */
+static char **read_strings(hid_t loc, const char *name, size_t expect, size_t *n) {
   hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
   if (ds < 0) return NULL;
   hid_t space = H5Dget_space(ds);
-  hssize_t count = H5Sget_simple_extent_npoints(space);
   hid_t type = sh5_str_type();
-  char **raw = calloc((size_t)count + 1, sizeof *raw);
+  hssize_t count = space < 0 ? -1 : H5Sget_simple_extent_npoints(space);
   char **out = NULL;
+  bool shape_ok = count >= 0 && H5Sget_simple_extent_ndims(space) == 1 && (size_t)count < ((size_t)1 << 32) &&
+                  (expect == SIZE_MAX || (size_t)count == expect);
+  char **raw = shape_ok ? calloc((size_t)count + 1, sizeof *raw) : NULL;
   if (raw && (count == 0 || H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0)) {
     out = calloc((size_t)count + 1, sizeof *out);
     if (!out) abort();
     for (hssize_t i = 0; i < count; i++) out[i] = strdup(raw[i] ? raw[i] : "");
     if (count) H5Dvlen_reclaim(type, space, H5P_DEFAULT, raw);
-    *n = (size_t)count;
+    if (n) *n = (size_t)count;
   }
   free(raw);
   H5Tclose(type);
-  H5Sclose(space);
+  if (space >= 0) H5Sclose(space);
   H5Dclose(ds);
   return out;
 }
@@ -195,11 +217,11 @@ index_data *index_read(const char *results_dir, herr *e) {
   bool missing = false;
   char *format = sh5_get_str_attr(f, "format", &missing);
   long long version = 0;
-  bool ok = format && !strcmp(format, INDEX_FORMAT) && sh5_get_int_attr(f, "format_version", &version) == 0;
+  bool is_index = format && !strcmp(format, INDEX_FORMAT) && sh5_get_int_attr(f, "format_version", &version) == 0;
   free(format);
-  if (!ok || version > INDEX_FORMAT_VERSION) {
+  if (!is_index || version > INDEX_FORMAT_VERSION) {
     herr_set(e, "%s: %s", path,
-             !ok ? "not a harness sweep index (no format=\"" INDEX_FORMAT "\")"
+             !is_index ? "not a harness sweep index (no format=\"" INDEX_FORMAT "\")"
                  : "written by a newer harness (index format version too new)");
     H5Fclose(f);
     free(path);
@@ -207,28 +229,37 @@ index_data *index_read(const char *results_dir, herr *e) {
   }
   index_data *d = calloc(1, sizeof *d);
   if (!d) abort();
-  size_t n1 = 0, n2 = 0, n3 = 0;
-  char **cfg = read_strings(f, "config", &n1);
-  d->config_yaml = cfg && n1 ? strdup(cfg[0]) : NULL;
-  free_strings(cfg, n1);
-  d->point_labels = read_strings(f, "points/label", &d->npoints);
-  d->point_stages = read_strings(f, "points/stages", &n2);
-  d->stage_ids = read_strings(f, "stages/id", &d->nstages);
-  d->stage_kinds = read_strings(f, "stages/kind", &n3);
-  size_t n4 = 0;
-  d->stage_variants = read_strings(f, "stages/variant", &n4);
-  size_t n5 = 0;
-  d->stage_deps = read_strings(f, "stages/deps", &n5);
-  d->point_seeds = calloc(d->npoints + 1, sizeof *d->point_seeds);
-  if (!d->point_seeds) abort();
-  hid_t ds = H5Dopen2(f, "points/seed", H5P_DEFAULT);
-  bool seeds_ok = ds >= 0 && (d->npoints == 0 || H5Dread(ds, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                                         d->point_seeds) >= 0);
-  if (ds >= 0) H5Dclose(ds);
-  d->name = sh5_get_str_attr(f, "name", &missing);
+  size_t ncfg = 0;
+  char **cfg = read_strings(f, "config", 1, &ncfg);
+  d->config_yaml = cfg ? strdup(cfg[0]) : NULL;
+  free_strings(cfg, ncfg);
+  /* The label datasets fix the counts; every other column must match them exactly. */
+  char **labels = read_strings(f, "points/label", SIZE_MAX, &d->npoints);
+  char **ids = labels ? read_strings(f, "stages/id", SIZE_MAX, &d->nstages) : NULL;
+  d->point_labels = labels;
+  d->stage_ids = ids;
+  bool ok = labels && ids;
+  if (ok) {
+    d->point_stages = read_strings(f, "points/stages", d->npoints, NULL);
+    d->stage_kinds = read_strings(f, "stages/kind", d->nstages, NULL);
+    d->stage_variants = read_strings(f, "stages/variant", d->nstages, NULL);
+    d->stage_deps = read_strings(f, "stages/deps", d->nstages, NULL);
+    d->point_seeds = calloc(d->npoints + 1, sizeof *d->point_seeds);
+    if (!d->point_seeds) abort();
+    hid_t ds = H5Dopen2(f, "points/seed", H5P_DEFAULT);
+    hid_t space = ds >= 0 ? H5Dget_space(ds) : -1;
+    bool seeds_ok = space >= 0 && H5Sget_simple_extent_ndims(space) == 1 &&
+                    H5Sget_simple_extent_npoints(space) == (hssize_t)d->npoints &&
+                    (d->npoints == 0 ||
+                     H5Dread(ds, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, d->point_seeds) >= 0);
+    if (space >= 0) H5Sclose(space);
+    if (ds >= 0) H5Dclose(ds);
+    d->name = sh5_get_str_attr(f, "name", &missing);
+    ok = seeds_ok && d->config_yaml && d->point_stages && d->stage_kinds && d->stage_variants && d->stage_deps &&
+         d->name;
+  }
   H5Fclose(f);
-  if (!d->config_yaml || !d->point_labels || !d->point_stages || n2 != d->npoints || !d->stage_ids ||
-      !d->stage_kinds || n3 != d->nstages || !d->stage_variants || n4 != d->nstages || !d->stage_deps || n5 != d->nstages || !seeds_ok || !d->name) {
+  if (!ok) {
     herr_set(e, "%s: not a complete sweep index (missing or inconsistent datasets)", path);
     index_free(d);
     d = NULL;

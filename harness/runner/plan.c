@@ -25,6 +25,12 @@ static const sch_node harness_fields[] = {
 
 const sch_node *plan_harness_fields(void) { return harness_fields; }
 
+const stage_kind *stage_kind_lookup(const stage_kind *const *kinds, const char *name) {
+  for (size_t i = 0; kinds[i]; i++)
+    if (!strcmp(kinds[i]->name, name)) return kinds[i];
+  return NULL;
+}
+
 void stage_deps_free(stage_dep *deps, size_t n) {
   for (size_t i = 0; i < n; i++) free(deps[i].variant);
   free(deps);
@@ -77,19 +83,26 @@ static void report_merge(sch_report *into, sch_report *from) {
   for (size_t i = 0; i < from->len; i++) {
     bool dup = false;
     for (size_t j = 0; j < into->len && !dup; j++) dup = !strcmp(into->msgs[j], from->msgs[i]);
-    if (dup) {
-      free(from->msgs[i]);
-      continue;
-    }
-    if (into->len == into->cap) {
-      into->cap = into->cap ? 2 * into->cap : 16;
-      into->msgs = realloc(into->msgs, into->cap * sizeof *into->msgs);
-      if (!into->msgs) abort();
-    }
-    into->msgs[into->len++] = from->msgs[i];
+    if (!dup) sch_report_add(into, "%s", from->msgs[i]);
   }
-  free(from->msgs);
-  *from = (sch_report){0};
+  sch_report_free(from);
+}
+
+/* auto, cpu, cuda or cuda:N — checked here so that the error carries its location. */
+static void check_device(const cfg_node *point, sch_report *rep) {
+  const cfg_node *d = cfg_map_get(point, "device");
+  if (!d || d->kind != CFG_SCALAR) return;
+  const char *s = d->str;
+  bool ok = !strcmp(s, "auto") || !strcmp(s, "cpu") || !strcmp(s, "cuda");
+  if (!ok && !strncmp(s, "cuda:", 5) && s[5]) {
+    ok = true;
+    for (const char *c = s + 5; *c; c++) ok = ok && *c >= '0' && *c <= '9';
+  }
+  if (!ok) {
+    char loc[512];
+    sch_report_add(rep, "%s: device: expected auto, cpu, cuda or cuda:N, got '%s'", cfg_loc_str(d->loc, loc, sizeof loc),
+                   s);
+  }
 }
 
 /* ---- identity ---- */
@@ -212,6 +225,9 @@ static cfg_node *build_spec(const stage_kind *k, const char *variant, const swee
     return NULL;
   }
   cfg_map_set(spec, "config", none, subset);
+  /* The device travels with every stage so that `harness run-stage` runs where `run` would. */
+  const cfg_node *device = cfg_map_get(pt->config, "device");
+  if (device) cfg_map_set(runtime, "device", none, cfg_clone(device));
   if (runtime->len)
     cfg_map_set(spec, "runtime", none, runtime);
   else
@@ -248,7 +264,7 @@ static long instantiate(builder *b, size_t point_i, const stage_kind *k, const c
                         herr *e) {
   for (size_t i = 0; i < b->nmemo; i++)
     if (b->memo_kind[i] == k && !strcmp(b->memo_variant[i], variant)) return (long)b->memo_idx[i];
-  if (++b->depth > 64) {
+  if (b->depth >= 64) {
     herr_set(e, "stage %s depends on itself (through its upstream stages)", k->name);
     return -1;
   }
@@ -263,15 +279,14 @@ static long instantiate(builder *b, size_t point_i, const stage_kind *k, const c
     herr_prefix(e, "planning %s for point %zu", k->name, point_i);
     return -1;
   }
+  b->depth++;
   size_t *dep_idx = calloc(ndeps + 1, sizeof *dep_idx);
   const char **dep_ids = calloc(ndeps + 1, sizeof *dep_ids);
   const char **roles = calloc(ndeps + 1, sizeof *roles);
   if (!dep_idx || !dep_ids || !roles) abort();
   long result = -1;
   for (size_t i = 0; i < ndeps; i++) {
-    const stage_kind *dk = NULL;
-    for (size_t j = 0; b->kinds[j]; j++)
-      if (!strcmp(b->kinds[j]->name, deps[i].kind)) dk = b->kinds[j];
+    const stage_kind *dk = stage_kind_lookup(b->kinds, deps[i].kind);
     if (!dk) {
       herr_set(e, "stage kind %s needs unknown kind %s", k->name, deps[i].kind);
       goto out;
@@ -352,9 +367,7 @@ static int plan_point(builder *b, size_t i, sch_report *rep, herr *e) {
   memo_reset(b);
   const cfg_node *targets = cfg_get(b->p->points[i].config, "stages");
   for (size_t t = 0; t < targets->len; t++) {
-    const stage_kind *k = NULL;
-    for (size_t j = 0; b->kinds[j]; j++)
-      if (!strcmp(b->kinds[j]->name, targets->items[t]->str)) k = b->kinds[j];
+    const stage_kind *k = stage_kind_lookup(b->kinds, targets->items[t]->str);
     sch_report local = {0};
     if (ensure_section(b, b->p->points[i].config, k, &local)) {
       report_merge(rep, &local);
@@ -391,6 +404,7 @@ int plan_build(const cfg_node *root, const stage_kind *const *kinds, plan **out,
   for (size_t i = 0; i < p->npoints; i++) {
     sch_report local = {0};
     sch_validate(&ps.root, p->points[i].config, "", &local);
+    check_device(p->points[i].config, &local);
     report_merge(rep, &local);
   }
   int rc = 0;

@@ -47,7 +47,7 @@ int plan_build(const cfg_node *root, const stage_kind *const *kinds, plan **out,
 void plan_free(plan *p);
 
 /* Identity of a spec: "<kind>-" + the first 16 hex digits of SHA-256(canonical(spec without
- * its `runtime:` part)); the seed is the next 63 bits of the same digest. */
+ * its `runtime:` part)); the seed is the next 64 bits of the digest with the top bit cleared. */
 void plan_identity(const cfg_node *spec, const char *kind, char id[PLAN_ID_MAX], uint64_t *seed);
 
 /* Index of a stage by id, or -1. */

@@ -55,6 +55,8 @@ typedef struct stage_kind {
 /* All kinds, NULL-terminated. */
 const stage_kind *const *stage_kinds(void);
 const stage_kind *stage_kind_find(const char *name);
+/* The kind called `name` in a NULL-terminated table (the runner is handed its table). */
+const stage_kind *stage_kind_lookup(const stage_kind *const *kinds, const char *name);
 /* NULL-terminated list of kind names (static storage) for messages and suggestions. */
 const char *const *stage_kind_names(void);
 void stage_deps_free(stage_dep *deps, size_t n);

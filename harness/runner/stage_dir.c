@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,15 +54,11 @@ bool stage_dir_complete(const char *results_dir, const char *id) {
 
 stage_state stage_dir_state(const char *results_dir, const char *id) {
   if (stage_dir_complete(results_dir, id)) return STAGE_COMPLETE;
-  /* Probe the lock without creating anything: planning must leave no trace. */
+  /* Test the lock without taking it or creating anything: looking must not disturb a run. */
   char *lock = stage_file_path(results_dir, id, "lock");
-  int fd = open(lock, O_RDWR | O_CLOEXEC);
+  bool held = fs_lock_held(lock);
   free(lock);
-  if (fd >= 0) {
-    bool held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-    close(fd);
-    if (held) return STAGE_RUNNING;
-  }
+  if (held) return STAGE_RUNNING;
   char *p = stage_file_path(results_dir, id, "failed.json");
   bool failed = fs_exists(p);
   free(p);
@@ -124,47 +119,31 @@ cfg_node *stage_dir_read_spec(const char *results_dir, const char *id, herr *e) 
   return spec;
 }
 
-static int lock_open(const char *results_dir, const char *id, herr *e) {
+static char *lock_path(const char *results_dir, const char *id, herr *e) {
   char *dir = stage_dir_path(results_dir, id);
-  if (fs_mkdir_p(dir, e)) {
-    free(dir);
-    return -1;
-  }
+  int rc = fs_mkdir_p(dir, e);
   free(dir);
-  char *path = stage_file_path(results_dir, id, "lock");
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-  if (fd < 0) herr_errno(e, "cannot open lock %s", path);
-  free(path);
-  return fd;
+  return rc ? NULL : stage_file_path(results_dir, id, "lock");
 }
 
 int stage_lock_try(const char *results_dir, const char *id, int *fd, herr *e) {
-  *fd = lock_open(results_dir, id, e);
-  if (*fd < 0) return -1;
-  if (flock(*fd, LOCK_EX | LOCK_NB) == 0) return 1;
-  int err = errno;
-  close(*fd);
   *fd = -1;
-  if (err == EWOULDBLOCK) return 0;
-  errno = err;
-  return herr_errno(e, "cannot lock stage %s", id);
+  char *path = lock_path(results_dir, id, e);
+  int rc = path ? fs_lock(path, false, NULL, fd, e) : -1;
+  free(path);
+  return rc;
 }
 
-int stage_lock_wait(const char *results_dir, const char *id, int *fd, herr *e) {
-  *fd = lock_open(results_dir, id, e);
-  if (*fd < 0) return -1;
-  while (flock(*fd, LOCK_EX) != 0) {
-    if (errno == EINTR) continue;
-    herr_errno(e, "cannot lock stage %s", id);
-    close(*fd);
-    *fd = -1;
-    return -1;
-  }
-  return 1;
+int stage_lock_wait(const char *results_dir, const char *id, volatile sig_atomic_t *stop, int *fd, herr *e) {
+  *fd = -1;
+  char *path = lock_path(results_dir, id, e);
+  int rc = path ? fs_lock(path, true, stop, fd, e) : -1;
+  free(path);
+  return rc;
 }
 
 void stage_lock_release(int fd) {
-  if (fd >= 0) close(fd); /* closing drops the flock */
+  if (fd >= 0) close(fd); /* closing the descriptor drops its lock */
 }
 
 int stage_dir_record_failure(const char *results_dir, const char *id, const char *message, herr *e) {

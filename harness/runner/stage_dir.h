@@ -4,11 +4,12 @@
  *   stage.h5     present if and only if the stage completed (renamed into place last)
  *   artifacts/   large outputs, moved into place just before stage.h5
  *   failed.json  the last failure's message, removed when a later attempt succeeds
- *   lock         flock()ed by the process running it; the kernel drops it when that dies
+ *   lock         locked (an OFD lock) by the process running it; the kernel drops it when that dies
  *   work.<pid>/  an attempt in progress; a later attempt removes stale ones */
 #ifndef MDH_STAGE_DIR_H
 #define MDH_STAGE_DIR_H
 
+#include <signal.h>
 #include <stdbool.h>
 
 #include "harness/config/cfg.h"
@@ -42,8 +43,8 @@ cfg_node *stage_dir_read_spec(const char *results_dir, const char *id, herr *e);
 /* Takes the stage's lock without waiting: 1 taken (*fd set), 0 held by another process,
  * -1 error. */
 int stage_lock_try(const char *results_dir, const char *id, int *fd, herr *e);
-/* Waits for the lock. */
-int stage_lock_wait(const char *results_dir, const char *id, int *fd, herr *e);
+/* Waits for the lock: 1 taken, 0 when *stop became non-zero (a signal) while waiting, -1. */
+int stage_lock_wait(const char *results_dir, const char *id, volatile sig_atomic_t *stop, int *fd, herr *e);
 void stage_lock_release(int fd);
 
 /* failed.json: {"error": ..., "time": ..., "host": ..., "pid": ...}. */

@@ -2,6 +2,7 @@
  * written, first slowest; then zip groups; seeds innermost), so point indices are stable. */
 #include "harness/sweep/sweep.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,14 +19,6 @@ typedef struct axis {
   cfg_node **values; /* nkeys sequences of equal length */
   size_t len;
 } axis;
-
-static int where(const cfg_node *n, herr *e, const char *fmt, const char *a, const char *b) {
-  char loc[512];
-  cfg_loc_str(n->loc, loc, sizeof loc);
-  char msg[2048];
-  snprintf(msg, sizeof msg, fmt, a, b);
-  return herr_set(e, "%s: %s", loc, msg);
-}
 
 /* Range values are rounded to 12 significant digits so that 0.1 + 2 * 0.1 is 0.3, the value
  * the user wrote, rather than 0.30000000000000004. */
@@ -47,13 +40,14 @@ static bool is_int_node(const cfg_node *n) {
 cfg_node *sweep_axis_values(const cfg_node *spec, const char *path, herr *e) {
   if (spec->kind == CFG_SEQ) {
     if (spec->len == 0) {
-      where(spec, e, "sweep.%s: the list of values is empty%s", path, "");
+      cfg_errf(e, spec->loc, NULL, "sweep.%s: the list of values is empty", path);
       return NULL;
     }
     return cfg_clone(spec);
   }
   if (spec->kind != CFG_MAP) {
-    where(spec, e, "sweep.%s: expected a list of values or a range {from, to, step} / {from, to, num}%s", path, "");
+    cfg_errf(e, spec->loc, NULL, "sweep.%s: expected a list of values or a range {from, to, step} / {from, to, num}",
+             path);
     return NULL;
   }
   static const char *const allowed[] = {"from", "to", "step", "num", "log", NULL};
@@ -61,8 +55,8 @@ cfg_node *sweep_axis_values(const cfg_node *spec, const char *path, herr *e) {
     bool ok = false;
     for (size_t k = 0; allowed[k]; k++) ok = ok || !strcmp(spec->keys[i], allowed[k]);
     if (!ok) {
-      where(spec->items[i], e, "sweep.%s: unknown range key '%s' (expected from, to, step, num, log)", path,
-            spec->keys[i]);
+      cfg_errf(e, spec->items[i]->loc, NULL, "sweep.%s: unknown range key '%s' (expected from, to, step, num, log)",
+               path, spec->keys[i]);
       return NULL;
     }
   }
@@ -70,14 +64,14 @@ cfg_node *sweep_axis_values(const cfg_node *spec, const char *path, herr *e) {
   const cfg_node *step = cfg_map_get(spec, "step"), *num = cfg_map_get(spec, "num");
   const cfg_node *logn = cfg_map_get(spec, "log");
   if (!from || !to || (!step) == (!num)) {
-    where(spec, e, "sweep.%s: a range needs from, to and exactly one of step or num%s", path, "");
+    cfg_errf(e, spec->loc, NULL, "sweep.%s: a range needs from, to and exactly one of step or num", path);
     return NULL;
   }
   double a, b;
   if (cfg_as_double(from, &a, e) || cfg_as_double(to, &b, e)) return NULL;
   /* .nan would give an empty axis (and a zero-length product), .inf endless or nan values. */
   if (!isfinite(a) || !isfinite(b)) {
-    where(isfinite(a) ? to : from, e, "sweep.%s: 'from' and 'to' must be finite numbers%s", path, "");
+    cfg_errf(e, (isfinite(a) ? to : from)->loc, NULL, "sweep.%s: 'from' and 'to' must be finite numbers", path);
     return NULL;
   }
   bool log_scale = false;
@@ -87,17 +81,17 @@ cfg_node *sweep_axis_values(const cfg_node *spec, const char *path, herr *e) {
     double s;
     if (cfg_as_double(step, &s, e)) goto fail;
     if (log_scale) {
-      where(logn, e, "sweep.%s: log applies to {from, to, num} ranges, not to step%s", path, "");
+      cfg_errf(e, logn->loc, NULL, "sweep.%s: log applies to {from, to, num} ranges, not to step", path);
       goto fail;
     }
     if (s == 0 || !isfinite(s) || (b - a) * s < 0) {
-      where(step, e, "sweep.%s: step must be non-zero and go from 'from' towards 'to'%s", path, "");
+      cfg_errf(e, step->loc, NULL, "sweep.%s: step must be non-zero and go from 'from' towards 'to'", path);
       goto fail;
     }
     bool ints = is_int_node(from) && is_int_node(to) && is_int_node(step);
     double count = floor((b - a) / s + 1e-9) + 1;
     if (count > SWEEP_MAX_POINTS) {
-      where(spec, e, "sweep.%s: range has too many values (more than %s)", path, "100000");
+      cfg_errf(e, spec->loc, NULL, "sweep.%s: range has too many values (more than %d)", path, SWEEP_MAX_POINTS);
       goto fail;
     }
     for (long long i = 0; i < (long long)count; i++) cfg_seq_push(seq, number_node(a + (double)i * s, ints, from->loc));
@@ -105,11 +99,11 @@ cfg_node *sweep_axis_values(const cfg_node *spec, const char *path, herr *e) {
     long long k;
     if (cfg_as_int(num, &k, e)) goto fail;
     if (k < 1 || k > SWEEP_MAX_POINTS) {
-      where(num, e, "sweep.%s: num must be between 1 and %s", path, "100000");
+      cfg_errf(e, num->loc, NULL, "sweep.%s: num must be between 1 and %d", path, SWEEP_MAX_POINTS);
       goto fail;
     }
     if (log_scale && (a <= 0 || b <= 0)) {
-      where(spec, e, "sweep.%s: a log range needs positive from and to%s", path, "");
+      cfg_errf(e, spec->loc, NULL, "sweep.%s: a log range needs positive from and to", path);
       goto fail;
     }
     for (long long i = 0; i < k; i++) {
@@ -145,17 +139,18 @@ static bool paths_overlap(const char *x, const char *y) {
 
 static int check_path(const cfg_node *at, const char *path, herr *e) {
   if (!*path || path[0] == '.' || path[strlen(path) - 1] == '.' || strstr(path, ".."))
-    return where(at, e, "sweep: '%s' is not a dotted key path%s", path, "");
+    return cfg_errf(e, at->loc, NULL, "sweep: '%s' is not a dotted key path", path);
   if (!strcmp(path, "sweep") || !strncmp(path, "sweep.", 6))
-    return where(at, e, "sweep: cannot sweep over the sweep section itself ('%s')%s", path, "");
-  if (!strcmp(path, "seed")) return where(at, e, "sweep: use 'seeds:' to repeat over seeds, not '%s'%s", path, "");
+    return cfg_errf(e, at->loc, NULL, "sweep: cannot sweep over the sweep section itself ('%s')", path);
+  if (!strcmp(path, "seed"))
+    return cfg_errf(e, at->loc, NULL, "sweep: use 'seeds:' to repeat over seeds, not '%s'", path);
   return 0;
 }
 
 /* Adds one zip group (a map of key -> values, all the same length) as an axis. */
 static int add_zip_group(const cfg_node *group, axis **axes, size_t *naxes, herr *e) {
   if (group->kind != CFG_MAP || group->len == 0)
-    return where(group, e, "sweep.zip: expected a map of key paths to equally long lists%s%s", "", "");
+    return cfg_errf(e, group->loc, NULL, "sweep.zip: expected a map of key paths to equally long lists");
   axis ax = {0};
   ax.keys = calloc(group->len, sizeof *ax.keys);
   ax.values = calloc(group->len, sizeof *ax.values);
@@ -171,7 +166,8 @@ static int add_zip_group(const cfg_node *group, axis **axes, size_t *naxes, herr
     } else if (vals->len != ax.len) {
       char detail[256];
       snprintf(detail, sizeof detail, "%zu values, but '%s' has %zu", vals->len, group->keys[0], ax.len);
-      where(group->items[i], e, "sweep.zip: '%s' has %s (zipped lists move in lockstep)", group->keys[i], detail);
+      cfg_errf(e, group->items[i]->loc, NULL, "sweep.zip: '%s' has %s (zipped lists move in lockstep)", group->keys[i],
+               detail);
       goto fail;
     }
   }
@@ -194,7 +190,9 @@ static int seeds_values(const cfg_node *spec, long long base, cfg_node **out, he
     long long count;
     if (cfg_as_int(spec, &count, e)) return -1;
     if (count < 1 || count > SWEEP_MAX_POINTS)
-      return where(spec, e, "sweep.seeds: a count must be between 1 and %s%s", "100000", "");
+      return cfg_errf(e, spec->loc, NULL, "sweep.seeds: a count must be between 1 and %d", SWEEP_MAX_POINTS);
+    if (base < 0 || base > LLONG_MAX - count)
+      return cfg_errf(e, spec->loc, NULL, "sweep.seeds: seed %lld + %lld repeats does not fit in 64 bits", base, count);
     /* `seeds: N` repeats the point N times with seeds base, base+1, ... */
     cfg_node *seq = cfg_new_seq(spec->loc);
     for (long long i = 0; i < count; i++) {
@@ -211,7 +209,7 @@ static int seeds_values(const cfg_node *spec, long long base, cfg_node **out, he
     long long s;
     if (cfg_as_int(seq->items[i], &s, e) || s < 0) {
       cfg_free(seq);
-      return where(spec, e, "sweep.seeds: seeds must be non-negative integers%s%s", "", "");
+      return cfg_errf(e, spec->loc, NULL, "sweep.seeds: seeds must be non-negative integers");
     }
   }
   *out = seq;
@@ -235,17 +233,17 @@ static bool excluded(const cfg_node *exclude, const cfg_node *assignments) {
 
 static int check_exclusions(const cfg_node *exclude, const axis *axes, size_t naxes, bool has_seeds, herr *e) {
   if (exclude->kind != CFG_SEQ)
-    return where(exclude, e, "sweep.exclude: expected a list of maps {key.path: value, ...}%s%s", "", "");
+    return cfg_errf(e, exclude->loc, NULL, "sweep.exclude: expected a list of maps {key.path: value, ...}");
   for (size_t i = 0; i < exclude->len; i++) {
     const cfg_node *rule = exclude->items[i];
     if (rule->kind != CFG_MAP || rule->len == 0)
-      return where(rule, e, "sweep.exclude: each entry is a map {key.path: value, ...}%s%s", "", "");
+      return cfg_errf(e, rule->loc, NULL, "sweep.exclude: each entry is a map {key.path: value, ...}");
     for (size_t k = 0; k < rule->len; k++) {
       bool known = has_seeds && !strcmp(rule->keys[k], "seed");
       for (size_t a = 0; a < naxes && !known; a++)
         for (size_t j = 0; j < axes[a].nkeys && !known; j++) known = !strcmp(axes[a].keys[j], rule->keys[k]);
       if (!known)
-        return where(rule->items[k], e, "sweep.exclude: '%s' is not a swept key%s", rule->keys[k], "");
+        return cfg_errf(e, rule->items[k]->loc, NULL, "sweep.exclude: '%s' is not a swept key", rule->keys[k]);
     }
   }
   return 0;
@@ -292,7 +290,7 @@ int sweep_expand(const cfg_node *root, sweep_point **out, size_t *n, herr *e) {
 
   if (sw && !(sw->kind == CFG_SCALAR && cfg_scalar_type(sw) == CFG_T_NULL)) {
     if (sw->kind != CFG_MAP) {
-      where(sw, e, "sweep: expected a map with grid, zip, seeds and exclude%s%s", "", "");
+      cfg_errf(e, sw->loc, NULL, "sweep: expected a map with grid, zip, seeds and exclude");
       goto done;
     }
     static const char *const sections[] = {"grid", "zip", "seeds", "exclude", NULL};
@@ -309,12 +307,17 @@ int sweep_expand(const cfg_node *root, sweep_point **out, size_t *n, herr *e) {
     const cfg_node *grid = cfg_map_get(sw, "grid");
     if (grid) {
       if (grid->kind != CFG_MAP) {
-        where(grid, e, "sweep.grid: expected a map of key paths to value lists%s%s", "", "");
+        cfg_errf(e, grid->loc, NULL, "sweep.grid: expected a map of key paths to value lists");
         goto done;
       }
       for (size_t i = 0; i < grid->len; i++) {
-        cfg_node one = {.kind = CFG_MAP, .loc = grid->loc, .len = 1, .cap = 1,
-                        .keys = &grid->keys[i], .key_locs = &grid->key_locs[i], .items = &grid->items[i]};
+        cfg_node one = {.kind = CFG_MAP,
+                        .loc = grid->loc,
+                        .len = 1,
+                        .cap = 1,
+                        .keys = &grid->keys[i],
+                        .key_locs = &grid->key_locs[i],
+                        .items = &grid->items[i]};
         if (add_zip_group(&one, &axes, &naxes, e)) goto done;
       }
     }
@@ -326,7 +329,7 @@ int sweep_expand(const cfg_node *root, sweep_point **out, size_t *n, herr *e) {
         for (size_t i = 0; i < zip->len; i++)
           if (add_zip_group(zip->items[i], &axes, &naxes, e)) goto done;
       } else {
-        where(zip, e, "sweep.zip: expected a map (one group) or a list of maps (several groups)%s%s", "", "");
+        cfg_errf(e, zip->loc, NULL, "sweep.zip: expected a map (one group) or a list of maps (several groups)");
         goto done;
       }
     }
@@ -337,12 +340,12 @@ int sweep_expand(const cfg_node *root, sweep_point **out, size_t *n, herr *e) {
         for (size_t b = a; b < naxes; b++)
           for (size_t j = (b == a ? k + 1 : 0); j < axes[b].nkeys; j++) {
             if (!strcmp(axes[a].keys[k], axes[b].keys[j])) {
-              where(axes[b].values[j], e, "sweep: '%s' is swept twice%s", axes[b].keys[j], "");
+              cfg_errf(e, axes[b].values[j]->loc, NULL, "sweep: '%s' is swept twice", axes[b].keys[j]);
               goto done;
             }
             if (paths_overlap(axes[a].keys[k], axes[b].keys[j])) {
-              where(axes[b].values[j], e, "sweep: '%s' and '%s' overlap (one key lies inside the other)",
-                    axes[a].keys[k], axes[b].keys[j]);
+              cfg_errf(e, axes[b].values[j]->loc, NULL, "sweep: '%s' and '%s' overlap (one key lies inside the other)",
+                       axes[a].keys[k], axes[b].keys[j]);
               goto done;
             }
           }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 char *fs_join(const char *a, const char *b) {
@@ -166,4 +167,65 @@ int fs_write_atomic(const char *path, const void *data, size_t len, herr *e) {
   if (rc != 0) unlink(tmp);
   free(tmp);
   return rc;
+}
+
+int fs_fsync_tree(const char *path, herr *e) {
+  struct stat st;
+  if (lstat(path, &st) != 0) return herr_errno(e, "cannot stat %s", path);
+  if (S_ISDIR(st.st_mode)) {
+    DIR *d = opendir(path);
+    if (!d) return herr_errno(e, "cannot open directory %s", path);
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d)) != NULL) {
+      if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+      char *child = fs_join(path, de->d_name);
+      rc = fs_fsync_tree(child, e);
+      free(child);
+    }
+    closedir(d);
+    if (rc) return rc;
+  } else if (!S_ISREG(st.st_mode)) {
+    return 0; /* links and special files carry no data of their own */
+  }
+  return fs_fsync_path(path, e);
+}
+
+static struct flock whole_file_lock(short type) {
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET; /* l_start = l_len = 0: the whole file */
+  return fl;
+}
+
+int fs_lock(const char *path, bool wait, volatile sig_atomic_t *stop, int *fd, herr *e) {
+  *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (*fd < 0) return herr_errno(e, "cannot open lock %s", path);
+  struct flock fl = whole_file_lock(F_WRLCK);
+  /* Waiting polls rather than blocking in F_OFD_SETLKW: a signal that lands just before a
+   * blocking call would otherwise be missed and the wait would never end. */
+  for (;;) {
+    if (fcntl(*fd, F_OFD_SETLK, &fl) == 0) return 1;
+    int err = errno;
+    bool busy = err == EAGAIN || err == EACCES || err == EINTR;
+    if (busy && wait && !(stop && *stop)) {
+      nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+      continue;
+    }
+    close(*fd);
+    *fd = -1;
+    if (busy) return 0;
+    errno = err;
+    return herr_errno(e, "cannot lock %s", path);
+  }
+}
+
+bool fs_lock_held(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct flock fl = whole_file_lock(F_WRLCK);
+  bool held = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+  close(fd);
+  return held;
 }

@@ -3,6 +3,7 @@
 #ifndef MDH_FSUTIL_H
 #define MDH_FSUTIL_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -22,6 +23,18 @@ int fs_write_atomic(const char *path, const void *data, size_t len, herr *e);
 int fs_rename_durable(const char *from, const char *to, herr *e);
 /* fsync a file or directory by path. */
 int fs_fsync_path(const char *path, herr *e);
+/* fsync every file and directory below (and including) path, so that a later rename can
+ * publish the whole tree after a power loss. */
+int fs_fsync_tree(const char *path, herr *e);
+
+/* Exclusive lock on a lock file (created if missing), as an open-file-description lock:
+ * the kernel drops it when the descriptor is closed or the holder dies, it works on NFS, and
+ * another process can test it without taking it. Returns 1 (taken, *fd to close later),
+ * 0 (held by someone else; when waiting: `stop` became non-zero while waiting), or -1. */
+int fs_lock(const char *path, bool wait, volatile sig_atomic_t *stop, int *fd, herr *e);
+/* Whether another process holds the lock on path (never takes it; false when missing). */
+bool fs_lock_held(const char *path);
+
 /* "a" + "/" + "b" into a new string. */
 char *fs_join(const char *a, const char *b);
 /* The directory part of a path ("." when there is none), newly allocated. */

@@ -87,7 +87,7 @@ const char *shim_blas_backend(void) {
   static std::string desc;
   if (desc.empty()) {
     auto config = reinterpret_cast<openblas_config_fn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
-    desc = config ? std::string("OpenBLAS ") + config() : "reference BLAS (slow; install libopenblas0-pthread)";
+    desc = config ? std::string(config()) : "reference BLAS (slow; install libopenblas0-pthread)";
   }
   return desc.c_str();
 }

@@ -9,6 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <hdf5.h>
+
 #include "harness/runner/index.h"
 #include "harness/runner/runner.h"
 #include "harness/util/fsutil.h"
@@ -506,6 +508,99 @@ static void edited_spec_is_refused(void **state) {
   free(dir);
 }
 
+static void waiting_for_a_lock_stops_on_a_signal(void **state) {
+  char *dir = tmp_results();
+  plan *p = plan_yaml(base_yaml);
+  herr e = {{0}};
+  assert_int_equal(runner_prepare(p, dir, &e), 0);
+  long s = find_kind(p, "src", "", 0);
+  int pipefd[2];
+  assert_int_equal(pipe(pipefd), 0);
+  pid_t holder = fork();
+  if (holder == 0) {
+    int fd;
+    char c = stage_lock_try(dir, p->stages[s].id, &fd, NULL) == 1 ? 'y' : 'n';
+    if (write(pipefd[1], &c, 1) != 1) _exit(2);
+    pause();
+    _exit(0);
+  }
+  char c;
+  assert_int_equal(read(pipefd[0], &c, 1), 1);
+  assert_int_equal(c, 'y');
+  runner_install_signals();
+  pid_t me = getpid();
+  pid_t signaller = fork();
+  if (signaller == 0) {
+    nanosleep(&(struct timespec){0, 300000000L}, NULL);
+    kill(me, SIGTERM);
+    _exit(0);
+  }
+  runner_opts o = quiet_opts(false);
+  runs_src = 0;
+  assert_int_equal(stage_execute(dir, p->stages[s].id, p->stages[s].spec, kinds, &o, true, &e), EXEC_INTERRUPTED);
+  assert_int_equal(runs_src, 0);
+  waitpid(signaller, NULL, 0);
+  kill(holder, SIGKILL);
+  waitpid(holder, NULL, 0);
+  /* the holder is gone: the lock is free, and an interrupted process still refuses to start */
+  assert_int_equal(stage_execute(dir, p->stages[s].id, p->stages[s].spec, kinds, &o, true, &e), EXEC_INTERRUPTED);
+  assert_int_equal(runs_src, 0);
+  runner_interrupted = 0;
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  close(pipefd[0]);
+  close(pipefd[1]);
+  plan_free(p);
+  fs_remove_tree(dir, NULL);
+  free(dir);
+}
+
+static void spec_carries_the_device_outside_the_identity(void **state) {
+  plan *p1 = plan_yaml("name: t\nstages: [sink]\ndevice: cpu\n");
+  plan *p2 = plan_yaml("name: t\nstages: [sink]\ndevice: cuda:1\n");
+  for (size_t i = 0; i < p1->nstages; i++) {
+    assert_string_equal(p1->stages[i].id, p2->stages[i].id);
+    assert_string_equal(cfg_get(p1->stages[i].spec, "runtime.device")->str, "cpu");
+    assert_string_equal(cfg_get(p2->stages[i].spec, "runtime.device")->str, "cuda:1");
+  }
+  plan_free(p1);
+  plan_free(p2);
+}
+
+static void index_with_inconsistent_sizes_is_refused(void **state) {
+  char *dir = tmp_results();
+  plan *p = plan_yaml("name: idx\nstages: [sink]\nsweep: {seeds: 3}\n");
+  herr e = {{0}};
+  assert_int_equal(runner_prepare(p, dir, &e), 0);
+  /* replace points/seed by a much longer dataset, as a damaged or hand-made file might have */
+  char *path = fs_join(dir, "index.h5");
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  assert_true(f >= 0);
+  assert_true(H5Ldelete(f, "points/seed", H5P_DEFAULT) >= 0);
+  hsize_t n = 200000;
+  long long *big = calloc(n, sizeof *big);
+  hid_t space = H5Screate_simple(1, &n, NULL);
+  hid_t ds = H5Dcreate2(f, "points/seed", H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(H5Dwrite(ds, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, big) >= 0);
+  H5Dclose(ds);
+  H5Sclose(space);
+  H5Fclose(f);
+  free(big);
+  index_data *d = index_read(dir, &e);
+  assert_null(d);
+  assert_non_null(strstr(e.msg, "not a complete sweep index"));
+  /* and a file that is not an index at all */
+  FILE *junk = fopen(path, "w");
+  fputs("not hdf5", junk);
+  fclose(junk);
+  assert_null(index_read(dir, &e));
+  assert_non_null(strstr(e.msg, "not a readable HDF5 file"));
+  free(path);
+  plan_free(p);
+  fs_remove_tree(dir, NULL);
+  free(dir);
+}
+
 static void index_lists_points_and_stages(void **state) {
   char *dir = tmp_results();
   plan *p = plan_yaml("name: idx\nstages: [sink]\nsweep: {grid: {t.b: [1, 2]}, seeds: [5, 6]}\n");
@@ -546,6 +641,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(busy_stage_is_waited_for_not_run_twice),
       cmocka_unit_test(stage_runs_from_its_spec_file_alone),
       cmocka_unit_test(edited_spec_is_refused),
+      cmocka_unit_test(waiting_for_a_lock_stops_on_a_signal),
+      cmocka_unit_test(spec_carries_the_device_outside_the_identity),
+      cmocka_unit_test(index_with_inconsistent_sizes_is_refused),
       cmocka_unit_test(index_lists_points_and_stages),
   };
   if (argc > 1) cmocka_set_test_filter(argv[1]);
