@@ -129,6 +129,14 @@ static void ctx_release(stage_ctx *c) {
   free(c->artifact_dir);
 }
 
+/* A failed attempt leaves its message in events.log and failed.json (best effort: the
+ * message in e is what the caller reports either way). */
+static exec_result record_failure(const char *results_dir, const char *id, const herr *e) {
+  run_event(results_dir, "failed", id, e->msg);
+  stage_dir_record_failure(results_dir, id, e->msg, NULL);
+  return EXEC_FAILED;
+}
+
 /* The attempt itself, with the lock held and the stage known to be incomplete. */
 static exec_result attempt(const char *results_dir, const char *id, const cfg_node *spec, const stage_kind *kind,
                            const runner_opts *opts, herr *e) {
@@ -198,11 +206,7 @@ static exec_result attempt(const char *results_dir, const char *id, const cfg_no
       res = EXEC_INTERRUPTED;
       run_event(results_dir, "interrupted", id, NULL);
     } else {
-      res = EXEC_FAILED;
-      run_event(results_dir, "failed", id, e->msg);
-      herr keep = *e;
-      stage_dir_record_failure(results_dir, id, keep.msg, NULL);
-      *e = keep;
+      res = record_failure(results_dir, id, e);
     }
     goto cleanup;
   }
@@ -224,11 +228,7 @@ static exec_result attempt(const char *results_dir, const char *id, const cfg_no
     res = EXEC_RAN;
     run_event(results_dir, "complete", id, NULL);
   } else {
-    res = EXEC_FAILED;
-    run_event(results_dir, "failed", id, e->msg);
-    herr keep = *e;
-    stage_dir_record_failure(results_dir, id, keep.msg, NULL);
-    *e = keep;
+    res = record_failure(results_dir, id, e);
   }
 cleanup:
   if (c.store) store_abort(c.store);
