@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "harness/config/cfg.h"
+#include "harness/util/numfmt.h"
 #include "harness/config/cfg_internal.h"
 
 static bool all_in(const char *s, const char *set) {
@@ -95,18 +96,7 @@ double cfg_parse_number(const char *s) {
   return strtod(s, NULL);
 }
 
-const char *cfg_format_double(double v, char *buf, size_t size) {
-  /* Whole numbers read better in full ("10", "1000000") than as "1e+01", "1e+06". */
-  if (v == (double)(long long)v && v > -1e15 && v < 1e15) {
-    snprintf(buf, size, "%.0f", v);
-    return buf;
-  }
-  for (int p = 1; p <= 17; p++) {
-    snprintf(buf, size, "%.*g", p, v);
-    if (strtod(buf, NULL) == v) break;
-  }
-  return buf;
-}
+const char *cfg_format_double(double v, char *buf, size_t size) { return fmt_double(v, buf, size); }
 
 void cfg_describe(const cfg_node *n, char *buf, size_t size) {
   if (!n) {
