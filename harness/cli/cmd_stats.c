@@ -11,6 +11,7 @@
 
 #include "analysis/auc.h"
 #include "analysis/bootstrap.h"
+#include "harness/util/clock.h"
 #include "harness/cli/cli.h"
 #include "harness/util/csv.h"
 #include "harness/util/numfmt.h"
@@ -209,7 +210,8 @@ static cJSON *pair(double a, double b) {
 }
 
 static void print_json(const stats_args *a, const csv_table *t, size_t n_pos, const score_result *res, bool do_delong,
-                       bool do_boot, const auc_delong_paired *pd, const boot_paired *pb, double mean, double sd) {
+                       bool do_boot, const auc_delong_paired *pd, const boot_paired *pb, double mean, double sd,
+                       double compute_s) {
   cJSON *root = cJSON_CreateObject();
   cJSON_AddStringToObject(root, "file", a->file);
   cJSON_AddItemToObject(root, "n", num((double)t->nrows));
@@ -267,6 +269,7 @@ static void print_json(const stats_args *a, const csv_table *t, size_t n_pos, co
       cJSON_AddItemToObject(b, "percentile", pair(pb->pct_lo, pb->pct_hi));
     }
   }
+  cJSON_AddItemToObject(root, "compute_seconds", num(compute_s));
   char *text = cJSON_Print(root);
   puts(text);
   free(text);
@@ -274,7 +277,8 @@ static void print_json(const stats_args *a, const csv_table *t, size_t n_pos, co
 }
 
 static void print_text(const stats_args *a, const csv_table *t, size_t n_pos, const score_result *res, bool do_delong,
-                       bool do_boot, const auc_delong_paired *pd, const boot_paired *pb, double mean, double sd) {
+                       bool do_boot, const auc_delong_paired *pd, const boot_paired *pb, double mean, double sd,
+                       double compute_s) {
   int pct = (int)lround(a->level * 100);
   printf("%s: %zu cases (%zu positive, %zu negative), labels from '%s'\n\n", a->file, t->nrows, n_pos,
          t->nrows - n_pos, a->label);
@@ -311,6 +315,8 @@ static void print_text(const stats_args *a, const csv_table *t, size_t n_pos, co
       printf("  bootstrap: z = %.3f, p = %.4g, %d%% CI (percentile) %.4f – %.4f\n", pb->z, pb->p, pct, pb->pct_lo,
              pb->pct_hi);
   }
+  printf("\ncomputed in %.3f s with %ld threads\n", compute_s,
+         a->threads > 0 ? (long)a->threads : sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 int cmd_stats(int argc, char **argv) {
@@ -336,6 +342,9 @@ int cmd_stats(int argc, char **argv) {
     ok = sc >= 0 && (scores[i] = read_scores(t, sc, &e)) != NULL;
   }
   bool do_delong = strcmp(a.method, "bootstrap") != 0, do_boot = strcmp(a.method, "delong") != 0;
+  /* The computation alone is timed (not process start-up or the CSV read), so that scripts and
+   * bench/stats_vs_proc.sh can compare it with pROC's system.time(). */
+  double t0 = clock_now_s();
   boot_opts bo = {.n_boot = a.boot_n, .seed = a.seed, .level = a.level, .stratified = a.stratified,
                   .threads = a.threads};
   size_t n_pos = 0;
@@ -353,14 +362,15 @@ int cmd_stats(int argc, char **argv) {
     if (do_delong) ok = auc_delong_paired_test(scores[0], scores[1], labels, t->nrows, a.level, &pd, &e) == 0;
     if (ok && do_boot) ok = auc_bootstrap_paired(scores[0], scores[1], labels, t->nrows, &bo, &pb, &e) == 0;
   }
+  double compute_s = clock_now_s() - t0;
   if (ok) {
     for (size_t r = 0; r < t->nrows; r++) n_pos += labels[r] == 1;
     double mean, sd;
     auc_mean_sd(aucs, a.nscores, &mean, &sd);
     if (!strcmp(a.format, "json"))
-      print_json(&a, t, n_pos, res, do_delong, do_boot, &pd, &pb, mean, sd);
+      print_json(&a, t, n_pos, res, do_delong, do_boot, &pd, &pb, mean, sd, compute_s);
     else
-      print_text(&a, t, n_pos, res, do_delong, do_boot, &pd, &pb, mean, sd);
+      print_text(&a, t, n_pos, res, do_delong, do_boot, &pd, &pb, mean, sd, compute_s);
     status = EXIT_OK;
   } else {
     fprintf(stderr, "harness stats: %s\n", e.msg);

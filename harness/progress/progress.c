@@ -1,5 +1,6 @@
 /* progress: throttled redraws (10 per second on a terminal, one line every 10 s otherwise). */
 #include "harness/progress/progress.h"
+#include "harness/util/clock.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -17,12 +18,6 @@ struct progress {
   uint64_t total, done;
   double t_start, t_last_draw;
 };
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 bool progress_is_terminal(FILE *out) {
   const char *term = getenv("TERM");
@@ -62,7 +57,7 @@ static void format_rate(double rate, char *buf, size_t n) {
 }
 
 static void compose(const progress *p, bool final, char *line, size_t n) {
-  double elapsed = now_s() - p->t_start;
+  double elapsed = clock_now_s() - p->t_start;
   double rate = elapsed > 0 ? (double)p->done / elapsed : 0.0;
   char rate_s[32], t_s[32];
   format_rate(rate, rate_s, sizeof rate_s);
@@ -100,7 +95,7 @@ static void draw(progress *p, bool final) {
     fprintf(p->out, "%s\n", line);
   }
   fflush(p->out);
-  p->t_last_draw = now_s();
+  p->t_last_draw = clock_now_s();
 }
 
 void progress_begin(progress *p, const char *label, const char *what, uint64_t total) {
@@ -109,7 +104,7 @@ void progress_begin(progress *p, const char *label, const char *what, uint64_t t
   p->total = total;
   p->done = 0;
   p->active = true;
-  p->t_start = now_s();
+  p->t_start = clock_now_s();
   p->t_last_draw = p->t_start;
   if (p->live) draw(p, false);
 }
@@ -118,7 +113,7 @@ void progress_update(progress *p, uint64_t done) {
   if (!p->active) return;
   p->done = done;
   double interval = p->live ? 0.1 : 10.0;
-  if (now_s() - p->t_last_draw >= interval) draw(p, false);
+  if (clock_now_s() - p->t_last_draw >= interval) draw(p, false);
 }
 
 void progress_end(progress *p) {
