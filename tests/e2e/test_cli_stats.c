@@ -171,6 +171,9 @@ static void json_numbers_equal_the_library_exactly(void **state) {
   expect_delong(sc, d.s1, d.y);
   expect_bootstrap(sc, d.s1, d.y, true);
   assert_null(cJSON_GetObjectItem(j, "paired"));
+  /* The computation's own time, for scripts and the benchmark: present, finite, plausible. */
+  double secs = get(j, "compute_seconds")->valuedouble;
+  assert_true(secs > 0.0 && secs < 60.0);
   cJSON_Delete(j);
   cli_result_free(&r);
   free(csv);
