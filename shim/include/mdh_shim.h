@@ -28,6 +28,32 @@ enum {
   SHIM_E_TORCH = 3     /* libtorch raised an error (its message is passed on) */
 };
 
+/* ---- tensors crossing the boundary ---- */
+
+typedef enum shim_dtype {
+  SHIM_F32 = 0, SHIM_F16 = 1, SHIM_BF16 = 2, SHIM_F64 = 3, SHIM_I64 = 4, SHIM_I32 = 5, SHIM_U8 = 6
+} shim_dtype;
+
+#define SHIM_MAX_DIMS 8
+
+/* A read-only view of a host buffer: weights from a mapped safetensors file, or an input.
+ * The shim copies what it keeps, so the buffer only has to live for the call. `data` need not
+ * be aligned. */
+typedef struct shim_tensor_view {
+  const char *name;  /* for weights: the state-dict key, e.g. "text_model.final_layer_norm.weight" */
+  shim_dtype dtype;
+  int ndim;
+  int64_t shape[SHIM_MAX_DIMS];
+  const void *data;
+} shim_tensor_view;
+
+/* Where a model runs and in which precision. dtype is SHIM_F32, SHIM_F16 or SHIM_BF16; weights
+ * are converted to it on load. */
+typedef struct shim_exec {
+  const char *device; /* "cpu", "cuda", "cuda:1" (resolved by shim_resolve_device) */
+  shim_dtype dtype;
+} shim_exec;
+
 /* ---- runtime ---- */
 
 typedef struct shim_runtime_opts {
@@ -71,6 +97,22 @@ typedef struct shim_selftest_result {
 /* Proves the C-to-libtorch path works on `device`: a seeded n x n float32 matmul is checked
  * against a float64 reference computed on the CPU and timed. n in [1, 8192]. */
 int shim_selftest(const char *device, int n, shim_selftest_result *out, shim_err *err);
+
+/* ---- text encoder (CLIP) ---- */
+
+/* ---- end text encoder (CLIP) ---- */
+
+/* ---- VAE (AutoencoderKL) ---- */
+
+/* ---- end VAE (AutoencoderKL) ---- */
+
+/* ---- UNet (UNet2DConditionModel) ---- */
+
+/* ---- end UNet (UNet2DConditionModel) ---- */
+
+/* ---- samplers ---- */
+
+/* ---- end samplers ---- */
 
 #ifdef __cplusplus
 }

@@ -13,32 +13,13 @@
 
 #include <torch/torch.h>
 
+#include "guard.hpp"
+
 namespace {
 
-int fail(shim_err *err, int code, const std::string &msg) {
-  if (err) std::snprintf(err->msg, sizeof err->msg, "%s", msg.c_str());
-  return code;
-}
-
-// Torch's messages carry a C++ backtrace after the first line; the first line is the news.
-std::string first_line(const char *what) {
-  std::string s(what ? what : "unknown error");
-  auto nl = s.find('\n');
-  return nl == std::string::npos ? s : s.substr(0, nl);
-}
-
-template <typename F>
-int guarded(shim_err *err, F &&body) {
-  try {
-    return body();
-  } catch (const c10::Error &ex) {
-    return fail(err, SHIM_E_TORCH, "libtorch: " + first_line(ex.what()));
-  } catch (const std::exception &ex) {
-    return fail(err, SHIM_E_TORCH, first_line(ex.what()));
-  } catch (...) {
-    return fail(err, SHIM_E_TORCH, "unknown C++ exception");
-  }
-}
+using mdh::fail;
+using mdh::first_line;
+using mdh::guarded;
 
 // OpenBLAS is reached through the generic libblas.so.3, so look its control function up at
 // run time instead of linking against it.
