@@ -44,13 +44,20 @@ const char *st_path(const st_file *f);
 /* A metadata value ("__metadata__"), or NULL. */
 const char *st_metadata(const st_file *f, const char *key);
 
-/* Finds `name` and checks its dtype and shape (ndim = -1 skips the shape check); errors name
- * the file, the tensor and what was expected. */
+/* Passed as st_expect's dtype, skips the dtype check (weights may be F32, F16 or BF16). */
+#define ST_DTYPE_ANY ST_DTYPE_COUNT
+
+/* Finds `name` and checks its dtype and shape (ndim = -1 skips the shape check; dtype
+ * ST_DTYPE_ANY skips the dtype check); errors name the file, the tensor and what was expected:
+ * "FILE: tensor 'x' has shape [2, 3], expected [2, 4]". */
 const st_tensor *st_expect(const st_file *f, const char *name, st_dtype dtype, int ndim, const int64_t *shape,
                            herr *e);
 
 /* Writes tensors (and optional metadata key/value pairs, n_meta of them) to `path`
- * atomically: a temporary file beside it, fsync, rename. Names must be unique. */
+ * atomically: a temporary file beside it, fsync, rename. Names must be unique. The header
+ * lists the tensors in the given order with contiguous data_offsets, "__metadata__" only when
+ * n_meta > 0, and is padded with spaces so the data starts at a multiple of 8 bytes. Each
+ * tensor's nbytes must equal numel * dtype size. */
 int st_write(const char *path, const st_tensor *tensors, size_t n, const char *const *meta_keys,
              const char *const *meta_values, size_t n_meta, herr *e);
 
@@ -59,7 +66,12 @@ const char *st_dtype_name(st_dtype t);       /* "F32" */
 int st_dtype_from_name(const char *s, st_dtype *out); /* 0 on success */
 int64_t st_numel(const st_tensor *t);
 
-/* Copies a tensor into float32 (from F32, F16, BF16 or F64) into out[numel]. */
+/* Copies a tensor into float32 (from F32, F16, BF16 or F64) into out[numel]; other dtypes
+ * are an error naming the tensor. The data may be unaligned. */
 int st_to_f32(const st_tensor *t, float *out, herr *e);
+
+/* One IEEE half (subnormals, inf and NaN exact) / bfloat16 value as float32. */
+float st_f16_to_f32(uint16_t h);
+float st_bf16_to_f32(uint16_t h);
 
 #endif
