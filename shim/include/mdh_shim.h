@@ -100,19 +100,367 @@ int shim_selftest(const char *device, int n, shim_selftest_result *out, shim_err
 
 /* ---- text encoder (CLIP) ---- */
 
+/* transformers CLIPTextModel (4.33), configured from text_encoder/config.json (filled by
+ * harness/model/clip_config.c, which applies CLIPTextConfig's defaults for absent keys). */
+typedef struct shim_clip_text_config {
+  int vocab_size;              /* rows of the token embedding (49408) */
+  int hidden_size;             /* must be divisible by num_attention_heads */
+  int intermediate_size;       /* MLP width */
+  int num_hidden_layers;
+  int num_attention_heads;
+  int max_position_embeddings; /* rows of the position embedding; the longest input */
+  double layer_norm_eps;
+  char hidden_act[32];         /* "quick_gelu" (SD1), "gelu" (SD2, exact erf), "gelu_new",
+                                  "gelu_pytorch_tanh", "relu", "silu"/"swish" */
+  int64_t pad_token_id, bos_token_id, eos_token_id; /* eos_token_id 2 selects the legacy
+                                  pooling rule: the position of the largest id */
+  int projection_dim;          /* read for completeness; CLIPTextModel has no projection */
+  double initializer_range, initializer_factor; /* training-time init only */
+  double attention_dropout, dropout;            /* training only: inference ignores them */
+} shim_clip_text_config;
+
+typedef struct shim_clip_text shim_clip_text;
+
+/* Builds the model from HF state-dict views named "text_model.embeddings.token_embedding.weight",
+ * "text_model.encoder.layers.N.self_attn.q_proj.weight", ... "text_model.final_layer_norm.bias".
+ * "text_model.embeddings.position_ids" (a buffer older checkpoints carry) is ignored, as
+ * transformers does: positions are always 0..seq_len-1. A missing, mis-shaped or unexpected
+ * weight is SHIM_E_INVALID naming it. `exec` NULL means cpu / F32. *out is freed with
+ * shim_clip_text_free. */
+int shim_clip_text_new(const shim_clip_text_config *cfg, const shim_tensor_view *weights, size_t n,
+                       const shim_exec *exec, shim_clip_text **out, shim_err *err);
+void shim_clip_text_free(shim_clip_text *m);
+
+/* Prompt embeddings for ids [batch, seq_len] (each id in [0, vocab), seq_len in
+ * [1, max_position_embeddings]), with the causal mask and no attention mask, as SD pipelines
+ * call it. out: float32 [batch, seq_len, hidden_size].
+ * clip_skip (A1111 convention): 0 or 1 = last_hidden_state (after final_layer_norm);
+ * k >= 2 = final_layer_norm(hidden_states[-k]), i.e. 2 = the penultimate layer's output through
+ * the final LayerNorm (diffusers' clip_skip=1). k must be at most num_hidden_layers. */
+int shim_clip_text_encode(shim_clip_text *m, const int64_t *ids, int batch, int seq_len, int clip_skip, float *out,
+                          shim_err *err);
+
+/* hidden_states[layer] of output_hidden_states=True: 0 = token + position embeddings, K = the
+ * output of encoder layer K (1..num_hidden_layers), before the final LayerNorm unless
+ * final_ln != 0. out: float32 [batch, seq_len, hidden_size]. */
+int shim_clip_text_hidden_state(shim_clip_text *m, const int64_t *ids, int batch, int seq_len, int layer,
+                                int final_ln, float *out, shim_err *err);
+
+/* pooler_output: last_hidden_state at one position per prompt. With eos_token_id == 2 (the
+ * legacy value SD1/SD2 configs carry) that is the position of the largest id (first on ties),
+ * which for prompts holding added (textual-inversion) tokens is the first added token, not
+ * EOS — the reference's quirk; otherwise the first position holding eos_token_id.
+ * out: float32 [batch, hidden_size]. */
+int shim_clip_text_pooled(shim_clip_text *m, const int64_t *ids, int batch, int seq_len, float *out, shim_err *err);
+
+/* The current number of token-embedding rows (vocab_size after any resize). */
+int64_t shim_clip_text_vocab_size(const shim_clip_text *m);
+int shim_clip_text_hidden_size(const shim_clip_text *m);
+
+/* Grows (or shrinks) the token embedding to new_vocab rows, keeping rows below
+ * min(old, new); new rows are zero until set with shim_clip_text_set_token_rows (the reference
+ * initialises them randomly and textual inversion overwrites them). */
+int shim_clip_text_resize_vocab(shim_clip_text *m, int64_t new_vocab, shim_err *err);
+
+/* Token-embedding rows [first, first + count) as float32 [count, hidden_size]: get copies them
+ * out, set replaces them, add adds `rows` to them. The range must lie inside the vocabulary. */
+int shim_clip_text_get_token_rows(shim_clip_text *m, int64_t first, int64_t count, float *rows, shim_err *err);
+int shim_clip_text_set_token_rows(shim_clip_text *m, int64_t first, int64_t count, const float *rows,
+                                  shim_err *err);
+int shim_clip_text_add_token_rows(shim_clip_text *m, int64_t first, int64_t count, const float *rows,
+                                  shim_err *err);
+
 /* ---- end text encoder (CLIP) ---- */
 
 /* ---- VAE (AutoencoderKL) ---- */
+
+#define SHIM_VAE_MAX_BLOCKS 8
+
+/* diffusers AutoencoderKL (0.21.4), configured from vae/config.json (filled by
+ * harness/model/vae_config.c with AutoencoderKL's defaults for absent keys). */
+typedef struct shim_vae_config {
+  int in_channels, out_channels;  /* image channels (3) */
+  int latent_channels;            /* 4 */
+  int n_blocks;                   /* entries of block_out_channels, down_ and up_block_types */
+  int block_out_channels[SHIM_VAE_MAX_BLOCKS];
+  char down_block_types[SHIM_VAE_MAX_BLOCKS][32]; /* only "DownEncoderBlock2D" */
+  char up_block_types[SHIM_VAE_MAX_BLOCKS][32];   /* only "UpDecoderBlock2D" */
+  int layers_per_block;           /* resnets per down block; up blocks have one more */
+  int norm_num_groups;            /* GroupNorm groups everywhere (eps 1e-6) */
+  char act_fn[32];                /* resnet activation: "silu"/"swish", "mish", "gelu", "relu";
+                                     the encoder/decoder output activation is always SiLU */
+  int sample_size[2];             /* (height, width) the model was trained on: tiling only */
+  double scaling_factor;          /* latents = sample * scaling_factor; NOT applied by the shim */
+  int force_upcast;               /* SDXL pipelines run an fp16 VAE in fp32; recorded, not applied */
+} shim_vae_config;
+
+typedef struct shim_vae shim_vae;
+
+/* Builds the model from diffusers state-dict views ("encoder.conv_in.weight",
+ * "decoder.up_blocks.0.resnets.0.norm1.weight", "quant_conv.weight", ...). The mid-block
+ * attention may use today's names (to_q, to_k, to_v, to_out.0) or the deprecated ones older
+ * checkpoints carry (query, key, value, proj_attn), as diffusers accepts on loading. A missing,
+ * mis-shaped or unexpected weight, or an unsupported config value, is SHIM_E_INVALID naming it.
+ * `exec` NULL means cpu / F32. Freed with shim_vae_free. */
+int shim_vae_new(const shim_vae_config *cfg, const shim_tensor_view *weights, size_t n, const shim_exec *exec,
+                 shim_vae **out, shim_err *err);
+void shim_vae_free(shim_vae *v);
+
+/* Spatial size of the latent for an image of height x width: each stride-2 downsample pads
+ * right/bottom by one, so s -> s / 2 rounded down (s >= 2 at each step); s / 8 for SD's 4 blocks. */
+int shim_vae_latent_size(const shim_vae *v, int height, int width, int *lat_h, int *lat_w, shim_err *err);
+
+/* The posterior of image [batch, in_channels, height, width] float32 in [-1, 1]: mean and
+ * logvar [batch, latent_channels, h, w] float32 (logvar clamped to [-30, 20]). Either output
+ * may be NULL. The caller samples z = mean + exp(0.5 logvar) * noise and multiplies by
+ * scaling_factor, as diffusers pipelines do. */
+int shim_vae_encode(shim_vae *v, const float *image, int batch, int height, int width, float *mean, float *logvar,
+                    shim_err *err);
+
+/* The encoder's raw outputs for checking: encoder_out = encoder(image) and moments =
+ * quant_conv(encoder_out), both [batch, 2 * latent_channels, h, w] float32 (unclamped). Either
+ * may be NULL. */
+int shim_vae_encode_moments(shim_vae *v, const float *image, int batch, int height, int width, float *encoder_out,
+                            float *moments, shim_err *err);
+
+/* decode(z).sample: z [batch, latent_channels, lat_h, lat_w] float32 -> image [batch,
+ * out_channels, lat_h * f, lat_w * f] float32 (f = 2^(n_blocks-1)), roughly in [-1, 1]. No scaling
+ * inside: the caller passes latents / scaling_factor, as diffusers' pipeline does. */
+int shim_vae_decode(shim_vae *v, const float *z, int batch, int lat_h, int lat_w, float *image, shim_err *err);
+
+/* post_quant_conv(z) alone (for checking): [batch, latent_channels, lat_h, lat_w] float32. */
+int shim_vae_post_quant_conv(shim_vae *v, const float *z, int batch, int lat_h, int lat_w, float *out,
+                             shim_err *err);
+
+/* 2^(n_blocks - 1): image pixels per latent pixel along each side. */
+int shim_vae_scale_factor(const shim_vae *v);
 
 /* ---- end VAE (AutoencoderKL) ---- */
 
 /* ---- UNet (UNet2DConditionModel) ---- */
 
+/* diffusers 0.21.4 UNet2DConditionModel of the SD 1.x / 2.x family: CrossAttnDownBlock2D /
+ * DownBlock2D down blocks, an optional UNetMidBlock2DCrossAttn, CrossAttnUpBlock2D / UpBlock2D up
+ * blocks. The C side fills the config from unet/config.json (harness/model/unet_config.h), with
+ * every per-block list already expanded: index i is down block i; the up blocks use the lists
+ * reversed, as diffusers does. */
+
+#define SHIM_UNET_MAX_BLOCKS 8
+
+typedef struct shim_unet_config {
+  int in_channels;
+  int out_channels;
+  int sample_size;                 /* latent side the model was trained at (informational) */
+  int n_blocks;                    /* len(block_out_channels) == len(down/up_block_types) */
+  int block_out_channels[SHIM_UNET_MAX_BLOCKS];
+  int down_cross_attn[SHIM_UNET_MAX_BLOCKS];   /* 1 = CrossAttnDownBlock2D, 0 = DownBlock2D */
+  int up_cross_attn[SHIM_UNET_MAX_BLOCKS];     /* up block i: 1 = CrossAttnUpBlock2D, 0 = UpBlock2D */
+  int has_mid_block;               /* 1 = UNetMidBlock2DCrossAttn, 0 = mid_block_type null */
+  int layers_per_block[SHIM_UNET_MAX_BLOCKS];  /* resnets per down block (>= 1) */
+  int transformer_layers_per_block[SHIM_UNET_MAX_BLOCKS];
+  int num_heads[SHIM_UNET_MAX_BLOCKS];         /* attention heads per down block: diffusers'
+                                                  attention_head_dim (it means the head COUNT) */
+  int cross_attention_dim[SHIM_UNET_MAX_BLOCKS];
+  int norm_num_groups;
+  double norm_eps;
+  int flip_sin_to_cos;
+  double freq_shift;
+  char act_fn[24];                 /* "silu", "swish", "gelu", "mish", "relu" */
+  int time_embed_dim;              /* time_embedding_dim, or 4 * block_out_channels[0] */
+  char time_embedding_act_fn[24];  /* "" = none */
+  int use_linear_projection;       /* Transformer2DModel proj_in/out: Linear (1) or 1x1 conv (0) */
+  int upcast_attention;
+  int resnet_scale_shift;          /* resnet_time_scale_shift: 0 "default", 1 "scale_shift" */
+  int conv_in_kernel;              /* odd */
+  int conv_out_kernel;             /* odd */
+  double mid_block_scale_factor;
+  int downsample_padding;
+  int center_input_sample;
+} shim_unet_config;
+
+typedef struct shim_unet shim_unet;
+
+/* Builds the UNet from `cfg` and its state dict (diffusers key names, any float dtype; converted
+ * to exec's device and dtype; exec NULL = CPU float32). Every tensor the config implies must be
+ * present with its exact shape, and no other tensor may be given: errors (SHIM_E_INVALID) name
+ * the tensor, or the config field that is out of range. The views only have to live for the call.
+ * On success *out owns the model; free it with shim_unet_free. */
+int shim_unet_new(const shim_unet_config *cfg, const shim_tensor_view *weights, size_t n, const shim_exec *exec,
+                  shim_unet **out, shim_err *err);
+void shim_unet_free(shim_unet *u);
+
+/* The config the model was built with (for in_channels, sample_size, ...). */
+const shim_unet_config *shim_unet_get_config(const shim_unet *u);
+
+/* One forward pass: the predicted noise (or v) for `sample` [B, in_channels, H, W] float32 at
+ * `timesteps` [B] float32 (float timesteps are used as they are), conditioned on `context`
+ * [B, L, cross_attention_dim] float32. Writes out [B, out_channels, H, W] float32. Any H, W >= 1
+ * (odd sizes follow diffusers' upsample_size handling). */
+int shim_unet_forward(shim_unet *u, const float *sample, int B, int H, int W, const float *timesteps,
+                      const float *context, int L, float *out, shim_err *err);
+
+/* Same, and also copies intermediate activations (float32, contiguous) into tap_out[i] for each
+ * name in tap_names: "time_embedding" [B, time_embed_dim], "conv_in", "down_blocks.<i>" (hidden
+ * states leaving down block i), "mid_block", "up_blocks.<i>" — the outputs of those diffusers
+ * modules. tap_numel[i] is the capacity of tap_out[i] in floats and must equal the tap's numel; an
+ * unknown name or a wrong size is SHIM_E_INVALID. `out` may be NULL. */
+int shim_unet_forward_taps(shim_unet *u, const float *sample, int B, int H, int W, const float *timesteps,
+                           const float *context, int L, float *out, const char *const *tap_names,
+                           float *const *tap_out, const size_t *tap_numel, size_t n_taps, shim_err *err);
+
 /* ---- end UNet (UNet2DConditionModel) ---- */
 
 /* ---- samplers ---- */
 
+/* The diffusion samplers: diffusers 0.21.4 schedulers (DDIM, PNDM, Euler, Euler ancestral,
+ * DPM-Solver++ 2M, LMS, Heun, KDPM2) and DDPM's add_noise/get_velocity for training. */
+
+#include <math.h>
+#include <string.h>
+
+#define SHIM_SCHED_STR 48
+
+/* The keys of a diffusers scheduler/scheduler_config.json. A key the file does not name is
+ * "absent" and takes the class's own default (as Cls.from_config does): ints/bools -1, doubles
+ * NAN, strings "". Fill one with shim_scheduler_config_init, then set what the file names
+ * (harness/model/scheduler_config.h reads the file). */
+typedef struct shim_scheduler_config {
+  char class_name[SHIM_SCHED_STR];       /* "_class_name", e.g. "PNDMScheduler" (required) */
+  int num_train_timesteps;
+  double beta_start, beta_end;
+  char beta_schedule[SHIM_SCHED_STR];    /* linear | scaled_linear | squaredcos_cap_v2 (| sigmoid: DDPM, exp: Heun) */
+  const double *trained_betas;           /* NULL: absent/null; else n_trained_betas == num_train_timesteps
+                                            values, owned by whoever filled the struct */
+  size_t n_trained_betas;
+  char prediction_type[SHIM_SCHED_STR];  /* epsilon | v_prediction | sample */
+  int steps_offset;
+  int set_alpha_to_one;                  /* bools: 0/1, -1 absent */
+  int clip_sample;
+  double clip_sample_range;
+  int skip_prk_steps;
+  char timestep_spacing[SHIM_SCHED_STR]; /* linspace | leading | trailing ("" = class default) */
+  int use_karras_sigmas;
+  char interpolation_type[SHIM_SCHED_STR]; /* Euler: linear | log_linear */
+  int rescale_betas_zero_snr;            /* DDIM */
+  int thresholding;                      /* must be false (dynamic thresholding is not implemented) */
+  int solver_order;                      /* DPMSolverMultistep: 1..3 */
+  char algorithm_type[SHIM_SCHED_STR];   /* dpmsolver++ | dpmsolver */
+  char solver_type[SHIM_SCHED_STR];      /* midpoint | heun */
+  int lower_order_final;
+  double lambda_min_clipped;             /* -INFINITY allowed */
+  char variance_type[SHIM_SCHED_STR];    /* DPM: must be absent/null; DDPM: ignored */
+} shim_scheduler_config;
+
+/* Marks every key absent. */
+static inline void shim_scheduler_config_init(shim_scheduler_config *c) {
+  memset(c, 0, sizeof *c);
+  c->num_train_timesteps = -1;
+  c->beta_start = c->beta_end = NAN;
+  c->steps_offset = -1;
+  c->set_alpha_to_one = c->clip_sample = c->skip_prk_steps = c->use_karras_sigmas = -1;
+  c->clip_sample_range = NAN;
+  c->rescale_betas_zero_snr = c->thresholding = c->solver_order = c->lower_order_final = -1;
+  c->lambda_min_clipped = NAN;
+}
+
+typedef struct shim_sampler shim_sampler;
+
+/* Builds a sampler the way diffusers' `Cls.from_config(model_cfg [, overrides])` does.
+ * sampler_name: NULL or "" for the model's own class, or one of
+ *   "ddim" (DDIMScheduler), "pndm" (PNDMScheduler), "euler" (EulerDiscreteScheduler),
+ *   "euler_a" (EulerAncestralDiscreteScheduler), "dpmpp_2m" (DPMSolverMultistepScheduler with
+ *   algorithm_type dpmsolver++, solver_order 2), "dpmpp_2m_karras" (the same with
+ *   use_karras_sigmas), "lms" (LMSDiscreteScheduler), "heun" (HeunDiscreteScheduler),
+ *   "kdpm2" (KDPM2DiscreteScheduler).
+ * Unknown names, unknown classes and unsupported values are SHIM_E_INVALID naming the key.
+ * The sampler has no schedule until shim_sampler_set_timesteps. Free with shim_sampler_free. */
+int shim_sampler_new(const shim_scheduler_config *cfg, const char *sampler_name, shim_sampler **out,
+                     shim_err *err);
+void shim_sampler_free(shim_sampler *s);
+
+/* The diffusers class the sampler implements ("DDIMScheduler"). */
+const char *shim_sampler_class(const shim_sampler *s);
+
+/* set_timesteps(steps): 1 <= steps <= num_train_timesteps. Resets multistep state. */
+int shim_sampler_set_timesteps(shim_sampler *s, int steps, shim_err *err);
+
+/* Number of model evaluations of the schedule (= entries of timesteps): steps for most,
+ * steps + 1 for PNDM with skip_prk_steps, 2 * steps - 1 for Heun/KDPM2. 0 before set_timesteps. */
+int shim_sampler_num_model_evals(const shim_sampler *s);
+/* Whether the scheduler holds integer (int64) timesteps; otherwise float32 values. */
+int shim_sampler_integer_timesteps(const shim_sampler *s);
+/* Whether shim_sampler_step needs a noise buffer (Euler ancestral). */
+int shim_sampler_needs_noise(const shim_sampler *s);
+/* The standard deviation to scale the initial N(0,1) latents by. */
+double shim_sampler_init_noise_sigma(const shim_sampler *s);
+
+/* Copy the scheduler's timesteps / .sigmas / alphas_cumprod (as float64 holding the scheduler's
+ * values) into out[0..max); *n gets the full count (sigmas: 0 for DDIM/PNDM). Too small a
+ * buffer is SHIM_E_INVALID. */
+int shim_sampler_timesteps(const shim_sampler *s, double *out, size_t max, size_t *n, shim_err *err);
+int shim_sampler_sigmas(const shim_sampler *s, double *out, size_t max, size_t *n, shim_err *err);
+int shim_sampler_alphas_cumprod(const shim_sampler *s, double *out, size_t max, size_t *n, shim_err *err);
+
+/* scale_model_input for evaluation i (0 <= i < num_model_evals) of a float32 latent x[n]
+ * into out[n] (may alias x). */
+int shim_sampler_scale_model_input(shim_sampler *s, int i, const float *x, size_t n, float *out, shim_err *err);
+
+/* step() for evaluation i: calls must run i = 0, 1, 2, ... after set_timesteps (i = 0 starts
+ * over). model_out, x and x_out are float32 [n] (x_out may alias x). noise: the N(0,1) draw
+ * the reference takes inside step() (float32 [n]) when shim_sampler_needs_noise, else NULL. */
+int shim_sampler_step(shim_sampler *s, int i, const float *model_out, const float *x, const float *noise,
+                      size_t n, float *x_out, shim_err *err);
+
+/* DDPMScheduler.from_config(cfg): for batch items b with timestep t[b] (0 <= t < N), over
+ * per_item floats each:
+ *   add_noise:    out = sqrt(acp[t]) * x0 + sqrt(1 - acp[t]) * noise
+ *   get_velocity: out = sqrt(acp[t]) * noise - sqrt(1 - acp[t]) * x0
+ * x0, noise, out are float32 [batch * per_item]. */
+int shim_ddpm_add_noise(const shim_scheduler_config *cfg, const float *x0, const float *noise,
+                        const int64_t *timesteps, size_t batch, size_t per_item, float *out, shim_err *err);
+int shim_ddpm_get_velocity(const shim_scheduler_config *cfg, const float *x0, const float *noise,
+                           const int64_t *timesteps, size_t batch, size_t per_item, float *out, shim_err *err);
+
 /* ---- end samplers ---- */
+
+/* ---- pipeline (txt2img) ---- */
+
+/* (Repeated typedefs are valid C11 and C++: the handles are declared in their sections above.) */
+typedef struct shim_clip_text shim_clip_text;
+typedef struct shim_unet shim_unet;
+typedef struct shim_vae shim_vae;
+typedef struct shim_sampler shim_sampler;
+
+/* Called after every model evaluation with (done, total); never blocks the device. Return non-zero
+ * to stop early (the call then fails with SHIM_E_CANCELLED). */
+typedef int (*shim_progress_fn)(void *user, int done, int total);
+
+typedef struct shim_txt2img_params {
+  int n_images;              /* B: rows of cond_ids / uncond_ids and of the outputs */
+  int seq_len;               /* tokens per prompt (77) */
+  const int64_t *cond_ids;   /* [B, seq_len] */
+  const int64_t *uncond_ids; /* [B, seq_len]; used only when guidance > 1 (classifier-free guidance) */
+  int clip_skip;             /* 0 or 1: last layer; k > 1: the k-th layer from the end, then the final norm */
+  int height, width;         /* pixels; multiples of the VAE's downscale factor */
+  int steps;
+  double guidance;           /* diffusers' guidance_scale: CFG runs when it is > 1 */
+  uint64_t seed;             /* torch CPU generator seed: initial latents (when none given), then sampler noise */
+  const float *init_latents; /* [B, C, h, w] N(0,1) latents (scaled by the sampler's init sigma), or NULL */
+  double vae_scaling_factor; /* latents are divided by it before decoding */
+  shim_progress_fn progress;
+  void *progress_user;
+} shim_txt2img_params;
+
+enum { SHIM_E_CANCELLED = 4 };
+
+/* diffusers' StableDiffusionPipeline.__call__ on the given components: encode prompts, draw or
+ * take latents, run the sampler with CFG, decode. Writes images [B, H, W, 3] float32 in [0, 1]
+ * (output_type="np") and/or the final latents [B, C, h, w] (before the 1/scaling_factor);
+ * either output may be NULL. */
+int shim_txt2img(shim_clip_text *text, shim_unet *unet, shim_vae *vae, shim_sampler *sampler,
+                 const shim_txt2img_params *p, float *images, float *latents, shim_err *err);
+
+/* ---- end pipeline (txt2img) ---- */
 
 #ifdef __cplusplus
 }
