@@ -19,6 +19,7 @@ static const char usage[] =
     "  status RESULTS_DIR             state of every point and stage of a run\n"
     "  run-stage RESULTS_DIR STAGE_ID run one stage by its identity (for cluster jobs)\n"
     "  stats FILE.csv --label C --score C  AUC with DeLong and bootstrap intervals, paired tests\n"
+    "  generate --model DIR --prompt T --out DIR  text-to-image with a Stable Diffusion folder\n"
     "  info                           versions, threads, devices and a libtorch self-test\n"
     "  stages                         the stage kinds this build knows\n"
     "  help [COMMAND]                 this text, or a command's\n"
@@ -42,7 +43,7 @@ static int cmd_stages(int argc, char **argv) {
 
 static const command commands[] = {
     {"run", cmd_run},       {"plan", cmd_plan},           {"validate", cmd_validate}, {"status", cmd_status},
-    {"run-stage", cmd_run_stage}, {"info", cmd_info}, {"stages", cmd_stages},      {"stats", cmd_stats},
+    {"run-stage", cmd_run_stage}, {"info", cmd_info}, {"stages", cmd_stages},      {"stats", cmd_stats},  {"generate", cmd_generate},
     {NULL, NULL}};
 
 int main(int argc, char **argv) {

@@ -62,5 +62,6 @@ int cmd_status(int argc, char **argv);
 int cmd_run_stage(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 
 #endif

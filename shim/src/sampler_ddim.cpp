@@ -1,0 +1,71 @@
+// DDIMScheduler (diffusers 0.21.4) with eta = 0: deterministic DDIM updates over integer
+// timesteps ("leading" spacing by default), epsilon / v_prediction / sample parameterisations.
+#include <cmath>
+
+#include "guard.hpp"
+#include "sampler.hpp"
+
+namespace mdh {
+
+namespace {
+
+class ddim_sampler : public sampler {
+ public:
+  explicit ddim_sampler(const sched_params &p) : sampler(p, make_betas(p)) {
+    final_acp_ = p_.set_alpha_to_one ? 1.0f : (float)acp_[0];
+  }
+
+  bool integer_timesteps() const override { return true; }
+
+  void set_timesteps(int n) override {
+    check_steps(n);
+    n_ = n;
+    next_step_ = 0;
+    const int N = p_.num_train_timesteps;
+    timesteps_.clear();
+    if (p_.timestep_spacing == "linspace") {
+      auto l = np_linspace(0, N - 1, n);
+      for (int i = n - 1; i >= 0; i--) timesteps_.push_back(std::nearbyint(l[i]));
+    } else if (p_.timestep_spacing == "leading") {
+      for (int i = n - 1; i >= 0; i--) timesteps_.push_back((double)i * (N / n) + p_.steps_offset);
+    } else {
+      for (double v : np_arange_down(N, (double)N / n)) timesteps_.push_back(std::nearbyint(v) - 1);
+    }
+  }
+
+  torch::Tensor step(const torch::Tensor &mo, int i, const torch::Tensor &x, const torch::Tensor &) override {
+    advance(i);
+    const int N = p_.num_train_timesteps;
+    long t = (long)timesteps_[i];
+    long prev = t - N / n_;
+    if (t < 0 || t >= N) throw invalid_input("DDIMScheduler: timestep " + std::to_string(t) + " outside the table");
+    // The coefficients are float32 scalars in the reference; keep them so.
+    float at = (float)acp_[t];
+    float atp = prev >= 0 ? (float)acp_[prev] : final_acp_;
+    float bt = 1.0f - at;
+    float sa = std::sqrt(at), sb = std::sqrt(bt);
+    torch::Tensor x0, eps;
+    if (p_.prediction_type == "epsilon") {
+      x0 = (x - sb * mo) / sa;
+      eps = mo;
+    } else if (p_.prediction_type == "sample") {
+      x0 = mo;
+      eps = (x - sa * x0) / sb;
+    } else {
+      x0 = sa * x - sb * mo;
+      eps = sa * mo + sb * x;
+    }
+    if (p_.clip_sample) x0 = x0.clamp(-p_.clip_sample_range, p_.clip_sample_range);
+    torch::Tensor dir = std::sqrt(1.0f - atp) * eps;
+    return std::sqrt(atp) * x0 + dir;
+  }
+
+ private:
+  float final_acp_ = 1.0f;
+};
+
+}  // namespace
+
+std::unique_ptr<sampler> make_ddim(const sched_params &p) { return std::make_unique<ddim_sampler>(p); }
+
+}  // namespace mdh
