@@ -405,8 +405,8 @@ int shim_sampler_alphas_cumprod(const shim_sampler *s, double *out, size_t max, 
  * into out[n] (may alias x). */
 int shim_sampler_scale_model_input(shim_sampler *s, int i, const float *x, size_t n, float *out, shim_err *err);
 
-/* step() for evaluation i: calls must run i = 0, 1, 2, ... after set_timesteps (i = 0 starts
- * over). model_out, x and x_out are float32 [n] (x_out may alias x). noise: the N(0,1) draw
+/* step() for evaluation i: after set_timesteps the first call may be at any i (img2img starts
+ * late), then calls must run i + 1, i + 2, ... (i = 0 always starts over). model_out, x and x_out are float32 [n] (x_out may alias x). noise: the N(0,1) draw
  * the reference takes inside step() (float32 [n]) when shim_sampler_needs_noise, else NULL. */
 int shim_sampler_step(shim_sampler *s, int i, const float *model_out, const float *x, const float *noise,
                       size_t n, float *x_out, shim_err *err);
