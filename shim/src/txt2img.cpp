@@ -3,6 +3,7 @@
 // device with no host synchronisation inside the loop.
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
@@ -78,6 +79,15 @@ extern "C" int shim_txt2img(shim_clip_text *text, shim_unet *unet, shim_vae *vae
     s.set_timesteps(p->steps);
     x = x * s.init_noise_sigma();
     const int n_evals = s.num_model_evals();
+    // Stochastic samplers' noise is drawn up front, in the order diffusers draws it inside the
+    // loop, and copied to the device once: a copy from pageable host memory inside the loop would
+    // synchronise with the device at every step.
+    torch::Tensor noise_all;
+    if (s.needs_noise()) {
+      std::vector<torch::Tensor> draws;
+      for (int i = 0; i < n_evals; i++) draws.push_back(at::randn(x.sizes(), gen, cpu_f32));
+      noise_all = torch::stack(draws).to(device);
+    }
     for (int i = 0; i < n_evals; i++) {
       torch::Tensor xin = cfg ? torch::cat({x, x}, 0) : x;
       xin = s.scale_model_input(xin, i);
@@ -89,7 +99,7 @@ extern "C" int shim_txt2img(shim_clip_text *text, shim_unet *unet, shim_vae *vae
         eps = parts[0] + p->guidance * (parts[1] - parts[0]);
       }
       torch::Tensor noise;
-      if (s.needs_noise()) noise = at::randn(x.sizes(), gen, cpu_f32).to(device);
+      if (noise_all.defined()) noise = noise_all[i];
       x = s.step(eps, i, x, noise);
       if (p->progress && p->progress(p->progress_user, i + 1, n_evals))
         return mdh::fail(err, SHIM_E_CANCELLED, "txt2img: stopped after " + std::to_string(i + 1) + " of " +
