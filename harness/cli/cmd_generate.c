@@ -43,7 +43,7 @@ static const char usage[] =
     "                         initial sigma), B = prompts x batch\n"
     "  --save-tensors FILE    write \"images\" [B,H,W,3] float32 in [0,1] and \"latents\" (final, before decoding)\n"
     "  --device D             cpu, cuda, cuda:N or auto (default auto)\n"
-    "  --dtype T              fp32, fp16 or bf16 (default fp32 on the CPU, fp16 on CUDA)\n"
+    "  --dtype T              fp32, fp16 (CUDA only) or bf16 (default fp32 on the CPU, fp16 on CUDA)\n"
     "  --threads N            CPU threads (default: one per core)\n"
     "  --quiet                no progress output\n"
     "  -h, --help             this text\n";

@@ -31,7 +31,13 @@ torch::ScalarType exec_dtype(const shim_exec *exec) {
   if (!exec) return torch::kFloat32;
   switch (exec->dtype) {
     case SHIM_F32: return torch::kFloat32;
-    case SHIM_F16: return torch::kFloat16;
+    case SHIM_F16:
+      // libtorch's CPU kernels lack half-precision LayerNorm/GroupNorm (1.13): say so up front
+      // instead of failing deep inside the first forward pass.
+      if (!exec_device(exec).is_cuda())
+        throw invalid_input("F16 models need a CUDA device: libtorch's CPU kernels have no half-precision "
+                            "LayerNorm; use F32 or BF16 on the CPU");
+      return torch::kFloat16;
     case SHIM_BF16: return torch::kBFloat16;
     default: break;
   }
