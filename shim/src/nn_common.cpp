@@ -80,6 +80,8 @@ conv2d conv2d::take(weight_set &ws, const std::string &prefix, int64_t in, int64
                     int64_t stride, int64_t padding, bool with_bias) {
   conv2d c;
   c.weight = ws.take(prefix + ".weight", {out, in, kernel, kernel});
+  // cuDNN's fast fp16 convolutions want NHWC; activations follow the weights' layout.
+  if (c.weight.is_cuda()) c.weight = c.weight.contiguous(at::MemoryFormat::ChannelsLast);
   if (with_bias) c.bias = ws.take(prefix + ".bias", {out});
   c.stride = stride;
   c.padding = padding;

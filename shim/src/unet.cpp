@@ -214,6 +214,7 @@ torch::Tensor unet_forward_taps(shim_unet *u, const torch::Tensor &x_in, const t
 }
 
 torch::Tensor unet_forward(shim_unet *u, const torch::Tensor &x, const torch::Tensor &t, const torch::Tensor &ctx) {
+  if (x.is_cuda()) return unet_forward_taps(u, x.contiguous(at::MemoryFormat::ChannelsLast), t, ctx, nullptr);
   return unet_forward_taps(u, x, t, ctx, nullptr);
 }
 
