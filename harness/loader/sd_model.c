@@ -3,6 +3,7 @@
  * shim's models from them. Pickle checkpoints (.bin/.ckpt) are refused, never executed. */
 #include "harness/loader/sd_model.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,15 @@ int sd_model_load(const char *dir, const shim_exec *exec, sd_model **out, herr *
   *out = NULL;
   if (!fs_is_dir(dir)) return herr_set(e, "%s: not a directory (expected a diffusers model folder)", dir);
   if (check_index(dir, e)) return -1;
+  static const char *const parts[] = {"tokenizer", "text_encoder", "unet", "vae", "scheduler"};
+  for (size_t i = 0; i < sizeof parts / sizeof *parts; i++) {
+    char *sub = fs_join(dir, parts[i]);
+    bool ok = fs_is_dir(sub);
+    free(sub);
+    if (!ok)
+      return herr_set(e, "%s: no %s/ folder (a diffusers Stable Diffusion folder has tokenizer/, text_encoder/, "
+                         "unet/, vae/ and scheduler/)", dir, parts[i]);
+  }
   sd_model *m = calloc(1, sizeof *m);
   if (!m) return herr_set(e, "out of memory");
   m->dir = strdup(dir);
