@@ -1,73 +1,25 @@
 /* json_file: bounded JSON file reading and typed getters whose messages name file and key. */
 #include "harness/formats/json_file.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include "harness/util/fsutil.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* Integers beyond 2^53 are not exact in cJSON's double, so they are not accepted as integers. */
 #define JF_EXACT_INT 9007199254740992.0
 
 cJSON *jf_read(const char *path, size_t max_bytes, herr *e) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    herr_errno(e, "cannot open %s", path);
-    return NULL;
-  }
-  struct stat sb;
-  if (fstat(fd, &sb) != 0) {
-    herr_errno(e, "cannot stat %s", path);
-    close(fd);
-    return NULL;
-  }
-  if (S_ISDIR(sb.st_mode)) {
-    close(fd);
+  if (fs_is_dir(path)) {
     herr_set(e, "%s: is a directory, expected a JSON file", path);
     return NULL;
   }
-  if ((unsigned long long)sb.st_size > max_bytes) {
-    close(fd);
-    herr_set(e, "%s: file of %lld bytes is larger than the %zu-byte limit for JSON files", path,
-             (long long)sb.st_size, max_bytes);
-    return NULL;
-  }
-  /* Room for one byte past the size, so that a file growing after fstat is caught too. */
-  size_t cap = (size_t)sb.st_size + 1;
-  char *buf = malloc(cap + 1);
-  if (!buf) abort();
   size_t len = 0;
-  for (;;) {
-    if (len == cap) {
-      if (cap > max_bytes) break;
-      cap = cap * 2 > max_bytes + 1 ? max_bytes + 1 : cap * 2;
-      char *nb = realloc(buf, cap + 1);
-      if (!nb) abort();
-      buf = nb;
-    }
-    ssize_t r = read(fd, buf + len, cap - len);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      herr_errno(e, "cannot read %s", path);
-      free(buf);
-      close(fd);
-      return NULL;
-    }
-    if (r == 0) break;
-    len += (size_t)r;
-  }
-  close(fd);
-  if (len > max_bytes) {
-    herr_set(e, "%s: file is larger than the %zu-byte limit for JSON files", path, max_bytes);
-    free(buf);
-    return NULL;
-  }
-  buf[len] = '\0';
+  char *buf = fs_read_file_max(path, max_bytes, &len, e);
+  if (!buf) return NULL;
   const char *text = buf;
   size_t tlen = len;
   if (tlen >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,18 +82,38 @@ int fs_remove_tree(const char *path, herr *e) {
   return rc;
 }
 
-char *fs_read_file(const char *path, size_t *len, herr *e) {
+char *fs_read_file(const char *path, size_t *len, herr *e) { return fs_read_file_max(path, SIZE_MAX, len, e); }
+
+static char *too_large(const char *path, size_t max_bytes, herr *e) {
+  herr_set(e, "%s: file is larger than the %zu-byte limit", path, max_bytes);
+  return NULL;
+}
+
+char *fs_read_file_max(const char *path, size_t max_bytes, size_t *len, herr *e) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     herr_errno(e, "cannot open %s", path);
     return NULL;
   }
+  /* One byte past the limit is read, so that a file growing after fstat is caught too; the
+   * cap stays below SIZE_MAX so that cap + 1 (room for the NUL) cannot wrap. */
+  const size_t want = max_bytes < SIZE_MAX - 1 ? max_bytes + 1 : SIZE_MAX - 1;
   size_t cap = 4096, n = 0;
+  struct stat sb;
+  if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode)) {
+    if ((unsigned long long)sb.st_size > max_bytes) {
+      close(fd);
+      return too_large(path, max_bytes, e);
+    }
+    if ((unsigned long long)sb.st_size + 1 > cap) cap = (size_t)sb.st_size + 1;
+  }
+  if (cap > want) cap = want;
   char *buf = malloc(cap + 1);
   if (!buf) abort();
   for (;;) {
     if (n == cap) {
-      cap *= 2;
+      if (cap >= want) break;
+      cap = cap > want / 2 ? want : cap * 2;
       char *nb = realloc(buf, cap + 1);
       if (!nb) abort();
       buf = nb;
@@ -109,6 +130,10 @@ char *fs_read_file(const char *path, size_t *len, herr *e) {
     n += (size_t)r;
   }
   close(fd);
+  if (n > max_bytes) {
+    free(buf);
+    return too_large(path, max_bytes, e);
+  }
   buf[n] = '\0';
   if (len) *len = n;
   return buf;

@@ -17,6 +17,9 @@ bool fs_exists(const char *path);
 bool fs_is_dir(const char *path);
 /* Whole file into a NUL-terminated buffer (caller frees); *len may be NULL. */
 char *fs_read_file(const char *path, size_t *len, herr *e);
+/* fs_read_file refusing a file of more than max_bytes (checked before reading when the size is
+ * known, and again after, for files that grow): "<path>: file is larger than the N-byte limit". */
+char *fs_read_file_max(const char *path, size_t max_bytes, size_t *len, herr *e);
 /* Replaces `path` atomically with `data`: readers see the old or the new file, never a part. */
 int fs_write_atomic(const char *path, const void *data, size_t len, herr *e);
 /* rename() followed by an fsync of the target's directory, so the rename survives power loss. */

@@ -4,12 +4,19 @@
  * header crosses it. Every call returns 0 on success or a non-zero status and fills a
  * shim_err with a readable message; C++ exceptions are caught at this boundary. Handles are
  * opaque and freed by their *_free function. Data crosses as plain buffers with explicit
- * shapes and dtypes. */
+ * shapes and dtypes.
+ *
+ * Sections, in the order a txt2img caller meets them: tensors crossing the boundary, runtime
+ * (threads, devices), text encoder (CLIP), VAE, UNet, samplers, pipeline (txt2img). The C side
+ * fills each model's config struct from its config.json (harness/model/) and passes weights
+ * as views of a mapped safetensors file (harness/model/weights_view.h). */
 #ifndef MDH_SHIM_H
 #define MDH_SHIM_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,7 +32,8 @@ enum {
   SHIM_OK = 0,
   SHIM_E_INVALID = 1,  /* an argument is out of range or inconsistent */
   SHIM_E_DEVICE = 2,   /* the requested device is not available */
-  SHIM_E_TORCH = 3     /* libtorch raised an error (its message is passed on) */
+  SHIM_E_TORCH = 3,    /* libtorch raised an error (its message is passed on) */
+  SHIM_E_CANCELLED = 4 /* a progress callback asked to stop */
 };
 
 /* ---- tensors crossing the boundary ---- */
@@ -170,7 +178,6 @@ int shim_clip_text_set_token_rows(shim_clip_text *m, int64_t first, int64_t coun
 int shim_clip_text_add_token_rows(shim_clip_text *m, int64_t first, int64_t count, const float *rows,
                                   shim_err *err);
 
-/* ---- end text encoder (CLIP) ---- */
 
 /* ---- VAE (AutoencoderKL) ---- */
 
@@ -235,7 +242,6 @@ int shim_vae_post_quant_conv(shim_vae *v, const float *z, int batch, int lat_h, 
 /* 2^(n_blocks - 1): image pixels per latent pixel along each side. */
 int shim_vae_scale_factor(const shim_vae *v);
 
-/* ---- end VAE (AutoencoderKL) ---- */
 
 /* ---- UNet (UNet2DConditionModel) ---- */
 
@@ -308,15 +314,11 @@ int shim_unet_forward_taps(shim_unet *u, const float *sample, int B, int H, int 
                            const float *context, int L, float *out, const char *const *tap_names,
                            float *const *tap_out, const size_t *tap_numel, size_t n_taps, shim_err *err);
 
-/* ---- end UNet (UNet2DConditionModel) ---- */
 
 /* ---- samplers ---- */
 
 /* The diffusion samplers: diffusers 0.21.4 schedulers (DDIM, PNDM, Euler, Euler ancestral,
  * DPM-Solver++ 2M, LMS, Heun, KDPM2) and DDPM's add_noise/get_velocity for training. */
-
-#include <math.h>
-#include <string.h>
 
 #define SHIM_SCHED_STR 48
 
@@ -421,15 +423,8 @@ int shim_ddpm_add_noise(const shim_scheduler_config *cfg, const float *x0, const
 int shim_ddpm_get_velocity(const shim_scheduler_config *cfg, const float *x0, const float *noise,
                            const int64_t *timesteps, size_t batch, size_t per_item, float *out, shim_err *err);
 
-/* ---- end samplers ---- */
 
 /* ---- pipeline (txt2img) ---- */
-
-/* (Repeated typedefs are valid C11 and C++: the handles are declared in their sections above.) */
-typedef struct shim_clip_text shim_clip_text;
-typedef struct shim_unet shim_unet;
-typedef struct shim_vae shim_vae;
-typedef struct shim_sampler shim_sampler;
 
 /* Called after every model evaluation with (done, total); never blocks the device. Return non-zero
  * to stop early (the call then fails with SHIM_E_CANCELLED). */
@@ -451,8 +446,6 @@ typedef struct shim_txt2img_params {
   void *progress_user;
 } shim_txt2img_params;
 
-enum { SHIM_E_CANCELLED = 4 };
-
 /* diffusers' StableDiffusionPipeline.__call__ on the given components: encode prompts, draw or
  * take latents, run the sampler with CFG, decode. Writes images [B, H, W, 3] float32 in [0, 1]
  * (output_type="np") and/or the final latents [B, C, h, w] (before the 1/scaling_factor);
@@ -460,7 +453,6 @@ enum { SHIM_E_CANCELLED = 4 };
 int shim_txt2img(shim_clip_text *text, shim_unet *unet, shim_vae *vae, shim_sampler *sampler,
                  const shim_txt2img_params *p, float *images, float *latents, shim_err *err);
 
-/* ---- end pipeline (txt2img) ---- */
 
 #ifdef __cplusplus
 }

@@ -63,6 +63,8 @@ double sigma_to_t(double sigma, const std::vector<double> &log_sigmas);
 float sigma_to_t_f32(float sigma, const std::vector<float> &log_sigmas);
 // Float timesteps of the sigma-based schedulers (Euler, LMS, Heun, KDPM2), float32-rounded.
 std::vector<double> spaced_float_timesteps(const sched_params &p, int n);
+// Integer timesteps of DDIM and PNDM (descending; linspace values rounded half to even).
+std::vector<double> spaced_integer_timesteps(const sched_params &p, int n);
 // (1 - acp) / acp) ** 0.5 in float32, ascending in t.
 torch::Tensor train_sigmas(const torch::Tensor &acp);
 
@@ -125,6 +127,20 @@ class sigma_sampler : public sampler {
   void set_init_noise_sigma();
   // x0 prediction for a sigma (epsilon, v_prediction, sample when allowed).
   torch::Tensor pred_x0(const torch::Tensor &mo, const torch::Tensor &x, double sigma, bool allow_sample) const;
+};
+
+// The alphas_cumprod family (DDIM, PNDM): integer timesteps, and for the last step the
+// alphas_cumprod "before" t = 0 (final_alpha_cumprod: 1 with set_alpha_to_one, else acp[0]).
+class acp_sampler : public sampler {
+ public:
+  explicit acp_sampler(const sched_params &p);
+  bool integer_timesteps() const override { return true; }
+
+ protected:
+  // Checks n, resets the step state and returns the spaced integer timesteps, descending.
+  std::vector<double> integer_schedule(int n);
+
+  float final_acp_;
 };
 
 std::unique_ptr<sampler> make_ddim(const sched_params &p);

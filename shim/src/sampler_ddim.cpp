@@ -9,29 +9,11 @@ namespace mdh {
 
 namespace {
 
-class ddim_sampler : public sampler {
+class ddim_sampler : public acp_sampler {
  public:
-  explicit ddim_sampler(const sched_params &p) : sampler(p, make_betas(p)) {
-    final_acp_ = p_.set_alpha_to_one ? 1.0f : (float)acp_[0];
-  }
+  using acp_sampler::acp_sampler;
 
-  bool integer_timesteps() const override { return true; }
-
-  void set_timesteps(int n) override {
-    check_steps(n);
-    n_ = n;
-    next_step_ = 0;
-    const int N = p_.num_train_timesteps;
-    timesteps_.clear();
-    if (p_.timestep_spacing == "linspace") {
-      auto l = np_linspace(0, N - 1, n);
-      for (int i = n - 1; i >= 0; i--) timesteps_.push_back(std::nearbyint(l[i]));
-    } else if (p_.timestep_spacing == "leading") {
-      for (int i = n - 1; i >= 0; i--) timesteps_.push_back((double)i * (N / n) + p_.steps_offset);
-    } else {
-      for (double v : np_arange_down(N, (double)N / n)) timesteps_.push_back(std::nearbyint(v) - 1);
-    }
-  }
+  void set_timesteps(int n) override { timesteps_ = integer_schedule(n); }
 
   torch::Tensor step(const torch::Tensor &mo, int i, const torch::Tensor &x, const torch::Tensor &) override {
     advance(i);
@@ -59,9 +41,6 @@ class ddim_sampler : public sampler {
     torch::Tensor dir = std::sqrt(1.0f - atp) * eps;
     return std::sqrt(atp) * x0 + dir;
   }
-
- private:
-  float final_acp_ = 1.0f;
 };
 
 }  // namespace

@@ -9,28 +9,13 @@ namespace mdh {
 
 namespace {
 
-class pndm_sampler : public sampler {
+class pndm_sampler : public acp_sampler {
  public:
-  explicit pndm_sampler(const sched_params &p) : sampler(p, make_betas(p)) {
-    final_acp_ = p_.set_alpha_to_one ? 1.0f : (float)acp_[0];
-  }
-
-  bool integer_timesteps() const override { return true; }
+  using acp_sampler::acp_sampler;
 
   void set_timesteps(int n) override {
-    check_steps(n);
-    n_ = n;
-    next_step_ = 0;
-    const int N = p_.num_train_timesteps;
-    std::vector<double> asc;  // diffusers' _timesteps, ascending
-    if (p_.timestep_spacing == "linspace") {
-      for (double v : np_linspace(0, N - 1, n)) asc.push_back(std::nearbyint(v));
-    } else if (p_.timestep_spacing == "leading") {
-      for (int i = 0; i < n; i++) asc.push_back((double)i * (N / n) + p_.steps_offset);
-    } else {
-      auto d = np_arange_down(N, (double)N / n);
-      for (auto it = d.rbegin(); it != d.rend(); ++it) asc.push_back(std::nearbyint(*it) - 1);
-    }
+    const auto desc = integer_schedule(n);
+    std::vector<double> asc(desc.rbegin(), desc.rend());  // diffusers' _timesteps, ascending
     const int m = (int)asc.size();
     prk_.clear();
     std::vector<double> plms;
@@ -42,7 +27,7 @@ class pndm_sampler : public sampler {
       plms.assign(c.rbegin(), c.rend());
     } else {
       if (m < 4) throw invalid_input("PNDMScheduler: PRK warm-up needs at least 4 steps, got " + std::to_string(n));
-      const int half = N / n / 2;
+      const int half = p_.num_train_timesteps / n / 2;
       std::vector<double> a;
       for (int k = m - 4; k < m; k++) {
         a.push_back(asc[k]);
@@ -139,7 +124,6 @@ class pndm_sampler : public sampler {
     return sample_coeff * x - (atp - at) * mo / denom;
   }
 
-  float final_acp_ = 1.0f;
   std::vector<double> prk_;
   std::vector<torch::Tensor> ets_;
   torch::Tensor cur_sample_, cur_mo_;

@@ -229,7 +229,11 @@ float sigma_to_t_f32(float sigma, const std::vector<float> &log_sigmas) {
   return a + b;
 }
 
-std::vector<double> spaced_float_timesteps(const sched_params &p, int n) {
+namespace {
+
+// The inference timesteps for p.timestep_spacing, descending, before rounding: "linspace" gives
+// fractions, "leading" (plus steps_offset) and "trailing" whole numbers.
+std::vector<double> spaced_timesteps(const sched_params &p, int n) {
   const int N = p.num_train_timesteps;
   std::vector<double> t;
   if (p.timestep_spacing == "linspace") {
@@ -241,7 +245,20 @@ std::vector<double> spaced_float_timesteps(const sched_params &p, int n) {
   } else {  // trailing
     for (double v : np_arange_down(N, (double)N / n)) t.push_back(std::nearbyint(v) - 1);
   }
+  return t;
+}
+
+}  // namespace
+
+std::vector<double> spaced_float_timesteps(const sched_params &p, int n) {
+  auto t = spaced_timesteps(p, n);
   for (auto &v : t) v = (double)(float)v;
+  return t;
+}
+
+std::vector<double> spaced_integer_timesteps(const sched_params &p, int n) {
+  auto t = spaced_timesteps(p, n);
+  for (auto &v : t) v = std::nearbyint(v);
   return t;
 }
 
@@ -287,6 +304,16 @@ torch::Tensor sampler::scale_model_input(const torch::Tensor &x, int i) {
 }
 
 // ---- sigma family ----
+
+acp_sampler::acp_sampler(const sched_params &p)
+    : sampler(p, make_betas(p)), final_acp_(p_.set_alpha_to_one ? 1.0f : (float)acp_[0]) {}
+
+std::vector<double> acp_sampler::integer_schedule(int n) {
+  check_steps(n);
+  n_ = n;
+  next_step_ = 0;
+  return spaced_integer_timesteps(p_, n);
+}
 
 void sigma_sampler::base_schedule(int n, bool allow_karras) {
   check_steps(n);

@@ -54,13 +54,17 @@ static inline int cli_wait(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* Runs harness to completion in `dir` and captures its output. */
+/* Runs harness to completion in `dir` and captures its output. The capture files live in a
+ * temporary directory of their own: `dir` may be the source tree, which a test must not write. */
 static inline cli_result cli_run(const char *dir, char *const *args) {
-  char *out = fs_join(dir, ".stdout"), *err = fs_join(dir, ".stderr");
-  cli_result r;
+  char cap[] = "/tmp/mdh-cli-out-XXXXXX";
+  cli_result r = {.status = -1};
+  if (!mkdtemp(cap)) return r;
+  char *out = fs_join(cap, "stdout"), *err = fs_join(cap, "stderr");
   r.status = cli_wait(cli_spawn(dir, out, err, args));
   r.out = fs_read_file(out, NULL, NULL);
   r.err = fs_read_file(err, NULL, NULL);
+  fs_remove_tree(cap, NULL);
   free(out);
   free(err);
   return r;

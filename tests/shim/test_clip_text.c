@@ -10,110 +10,51 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "golden.h"
-#include "harness/formats/safetensors.h"
+#include "golden_tensors.h"
 #include "harness/model/clip_config.h"
-#include "harness/model/weights_view.h"
 #include "mdh_shim.h"
 
 #define TOL 1e-5
 
 typedef struct golden_case {
-  char *dir;
+  gt_case gt;
   shim_clip_text_config cfg;
-  st_file *model, *inputs, *expected;
-  shim_tensor_view *views;
-  size_t n_views;
 } golden_case;
-
-static char *join(const char *dir, const char *name) {
-  size_t n = strlen(dir) + strlen(name) + 2;
-  char *p = malloc(n);
-  assert_non_null(p);
-  snprintf(p, n, "%s/%s", dir, name);
-  return p;
-}
 
 /* Opens golden/<name>/ (skips the test when absent). */
 static int open_case(const char *name, golden_case *g) {
-  memset(g, 0, sizeof *g);
-  g->dir = golden_path_or_skip(name);
-  if (!g->dir) return -1;
+  if (gt_case_open(&g->gt, name, "model.safetensors")) return -1;
   herr e = {{0}};
-  char *cfg = join(g->dir, "config.json"), *model = join(g->dir, "model.safetensors");
-  char *inputs = join(g->dir, "inputs.safetensors"), *expected = join(g->dir, "expected.safetensors");
+  char *cfg = gt_join(g->gt.dir, "config.json");
   if (clip_config_load(cfg, &g->cfg, &e)) fail_msg("%s", e.msg);
-  g->model = st_open(model, &e);
-  if (!g->model) fail_msg("%s", e.msg);
-  g->inputs = st_open(inputs, &e);
-  if (!g->inputs) fail_msg("%s", e.msg);
-  g->expected = st_open(expected, &e);
-  if (!g->expected) fail_msg("%s", e.msg);
-  if (wv_from_safetensors(g->model, NULL, &g->views, &g->n_views, &e)) fail_msg("%s", e.msg);
   free(cfg);
-  free(model);
-  free(inputs);
-  free(expected);
   return 0;
 }
 
-static void close_case(golden_case *g) {
-  wv_free(g->views);
-  st_close(g->model);
-  st_close(g->inputs);
-  st_close(g->expected);
-  free(g->dir);
-}
+static void close_case(golden_case *g) { gt_case_close(&g->gt); }
 
 static shim_clip_text *new_model(const golden_case *g) {
   shim_clip_text *m = NULL;
   shim_err err = {{0}};
   shim_exec exec = {.device = "cpu", .dtype = SHIM_F32};
-  int rc = shim_clip_text_new(&g->cfg, g->views, g->n_views, &exec, &m, &err);
+  int rc = shim_clip_text_new(&g->cfg, g->gt.views, g->gt.n_views, &exec, &m, &err);
   if (rc != SHIM_OK) fail_msg("shim_clip_text_new: %s", err.msg);
   return m;
 }
 
 /* input ids [b, len] copied out of the (possibly unaligned) mapping. */
 static int64_t *load_ids(const golden_case *g, const char *name, int *b, int *len) {
-  herr e = {{0}};
-  const st_tensor *t = st_expect(g->inputs, name, ST_I64, -1, NULL, &e);
-  if (!t) fail_msg("%s", e.msg);
+  const st_tensor *t;
+  int64_t *ids = gt_tensor_i64(g->gt.inputs, name, NULL, &t);
   assert_int_equal(t->ndim, 2);
   *b = (int)t->shape[0];
   *len = (int)t->shape[1];
-  int64_t *ids = malloc(t->nbytes);
-  assert_non_null(ids);
-  memcpy(ids, t->data, t->nbytes);
   return ids;
-}
-
-static float *load_expected(const golden_case *g, const char *name, size_t *numel) {
-  herr e = {{0}};
-  const st_tensor *t = st_expect(g->expected, name, ST_DTYPE_ANY, -1, NULL, &e);
-  if (!t) fail_msg("%s", e.msg);
-  *numel = (size_t)st_numel(t);
-  float *out = malloc(*numel * sizeof *out + 1);
-  assert_non_null(out);
-  if (st_to_f32(t, out, &e)) fail_msg("%s", e.msg);
-  return out;
 }
 
 /* ||got - ref|| / ||ref|| against expected tensor `name`, asserted below TOL. */
 static void expect_close(const golden_case *g, const char *name, const float *got, size_t numel) {
-  size_t n = 0;
-  float *ref = load_expected(g, name, &n);
-  assert_int_equal(n, numel);
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; i++) {
-    double d = (double)got[i] - ref[i];
-    num += d * d;
-    den += (double)ref[i] * ref[i];
-  }
-  double rel = sqrt(num / (den > 0 ? den : 1));
-  print_message("%s: rel err %.3g\n", name, rel);
-  if (!(rel < TOL)) fail_msg("%s: relative error %.3g is not below %.g", name, rel, TOL);
-  free(ref);
+  gt_expect_close(g->gt.expected, name, got, numel, TOL, NULL);
 }
 
 /* Every output the README lists for prompts `ids_name`, with expected names under `prefix`. */
@@ -171,7 +112,7 @@ static void run_textual_inversion(const char *case_name) {
   const int64_t old_vocab = g.cfg.vocab_size, d = g.cfg.hidden_size;
   assert_int_equal(shim_clip_text_vocab_size(m), old_vocab);
   size_t n = 0;
-  float *rows = load_expected(&g, "ti.new_rows", &n);
+  float *rows = gt_tensor_f32(g.gt.expected, "ti.new_rows", &n, NULL);
   const int64_t added = (int64_t)n / d;
   assert_int_equal(added, 16);
   assert_int_equal(shim_clip_text_resize_vocab(m, old_vocab + added, &err), SHIM_OK);
@@ -184,7 +125,7 @@ static void run_textual_inversion(const char *case_name) {
   assert_memory_equal(back, rows, n * sizeof *back);
   /* the last original row is unchanged */
   herr e = {{0}};
-  const st_tensor *emb = st_find(g.model, "text_model.embeddings.token_embedding.weight");
+  const st_tensor *emb = st_find(g.gt.model, "text_model.embeddings.token_embedding.weight");
   assert_non_null(emb);
   float *all = malloc((size_t)st_numel(emb) * sizeof *all);
   assert_non_null(all);
@@ -241,30 +182,27 @@ static void weight_errors_name_the_weight(void **state) {
   golden_case g;
   if (open_case("text_encoder_sd1", &g)) return;
   shim_err err = {{0}};
-  size_t n = g.n_views;
+  size_t n = g.gt.n_views;
   shim_tensor_view *v = malloc((n + 1) * sizeof *v);
   assert_non_null(v);
   const char *target = "text_model.encoder.layers.1.mlp.fc1.weight";
-  size_t at = n;
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(g.views[i].name, target) == 0) at = i;
-  assert_true(at < n);
+  size_t at = gt_find_view(&g.gt, target);
 
   /* missing */
-  memcpy(v, g.views, n * sizeof *v);
+  memcpy(v, g.gt.views, n * sizeof *v);
   v[at] = v[n - 1];
   assert_int_equal(new_with(&g, v, n - 1, &err), SHIM_E_INVALID);
   assert_non_null(strstr(err.msg, "'text_model.encoder.layers.1.mlp.fc1.weight' is missing"));
 
   /* wrong shape */
-  memcpy(v, g.views, n * sizeof *v);
+  memcpy(v, g.gt.views, n * sizeof *v);
   v[at].shape[0] = 32;
   v[at].shape[1] = 64;
   assert_int_equal(new_with(&g, v, n, &err), SHIM_E_INVALID);
   assert_non_null(strstr(err.msg, "'text_model.encoder.layers.1.mlp.fc1.weight' has shape [32, 64], expected [64, 32]"));
 
   /* unexpected (a fourth layer's weight) */
-  memcpy(v, g.views, n * sizeof *v);
+  memcpy(v, g.gt.views, n * sizeof *v);
   v[n] = v[at];
   v[n].name = "text_model.encoder.layers.3.mlp.fc1.weight";
   assert_int_equal(new_with(&g, v, n + 1, &err), SHIM_E_INVALID);
@@ -273,7 +211,7 @@ static void weight_errors_name_the_weight(void **state) {
 
   /* the legacy position_ids buffer is accepted and ignored */
   static const int64_t pos[77] = {0};
-  memcpy(v, g.views, n * sizeof *v);
+  memcpy(v, g.gt.views, n * sizeof *v);
   v[n] = (shim_tensor_view){.name = "text_model.embeddings.position_ids", .dtype = SHIM_I64, .ndim = 2,
                             .shape = {1, 77}, .data = pos};
   assert_int_equal(new_with(&g, v, n + 1, &err), SHIM_OK);
@@ -305,16 +243,9 @@ static void bad_inputs_are_refused_by_name(void **state) {
 
 /* Writes `json` to a fresh temporary config.json and parses it. */
 static int parse_text(const char *json, shim_clip_text_config *cfg, herr *e, char *path, size_t cap) {
-  char dir[] = "/tmp/mdh_clip_cfg_XXXXXX";
-  assert_non_null(mkdtemp(dir));
-  snprintf(path, cap, "%s/config.json", dir);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(json, f);
-  fclose(f);
+  gt_temp_config("mdh_clip_cfg_", json, path, cap);
   int rc = clip_config_load(path, cfg, e);
-  unlink(path);
-  rmdir(dir);
+  gt_temp_config_remove(path);
   return rc;
 }
 
@@ -382,11 +313,9 @@ static void config_errors_name_file_and_key(void **state) {
       {"{\"architectures\": [\"T5EncoderModel\"]}", "key 'architectures'"},
       {"{\"max_position_embeddings\": 2.5}", "key 'max_position_embeddings'"},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    assert_int_equal(parse_text(cases[i].json, &c, &e, path, sizeof path), -1);
-    if (!strstr(e.msg, cases[i].want) || !strstr(e.msg, path))
-      fail_msg("config %s: message '%s' lacks '%s' or the file name", cases[i].json, e.msg, cases[i].want);
-  }
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    gt_expect_config_error(parse_text(cases[i].json, &c, &e, path, sizeof path), &e, cases[i].json, cases[i].want,
+                           path);
   /* the shim re-checks what a C caller fills in by hand */
   memset(&c, 0, sizeof c);
   assert_int_equal(parse_text("{}", &c, &e, path, sizeof path), 0);

@@ -9,8 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "golden.h"
-#include "harness/formats/safetensors.h"
+#include "golden_tensors.h"
 #include "harness/model/scheduler_config.h"
 #include "mdh_shim.h"
 
@@ -34,17 +33,6 @@ static double rel_err(const float *a, const float *b, size_t n) {
     if (fabs((double)b[i]) > den) den = fabs((double)b[i]);
   }
   return den > 0 ? num / den : num;
-}
-
-static float *tensor_f32(const st_file *f, const char *name, size_t *n) {
-  const st_tensor *t = st_find(f, name);
-  if (!t) print_message("tensor %s missing in %s\n", name, st_path(f));
-  assert_non_null(t);
-  *n = (size_t)st_numel(t);
-  float *out = malloc(*n * sizeof *out + 1);
-  herr e = {{0}};
-  assert_int_equal(st_to_f32(t, out, &e), 0);
-  return out;
 }
 
 static void check_rel(const char *what, const float *got, const float *want, size_t n) {
@@ -96,7 +84,7 @@ static void rollout(const char *file, const char *sampler, const char *predictio
   } else {
     assert_false(shim_sampler_integer_timesteps(s));
     size_t n;
-    float *want = tensor_f32(g, "timesteps", &n);
+    float *want = gt_tensor_f32(g, "timesteps", &n, NULL);
     for (size_t i = 0; i < nt; i++) {
       if (!(fabs(ts[i] - want[i]) <= 1e-6 * fmax(1.0, fabs(want[i]))))
         print_message("%s: timestep %zu: %.9g, want %.9g\n", rel, i, ts[i], want[i]);
@@ -107,7 +95,7 @@ static void rollout(const char *file, const char *sampler, const char *predictio
 
   if (st_find(g, "sigmas")) {
     size_t n;
-    float *want = tensor_f32(g, "sigmas", &n);
+    float *want = gt_tensor_f32(g, "sigmas", &n, NULL);
     double *sg = malloc(n * sizeof *sg);
     assert_int_equal(shim_sampler_sigmas(s, sg, n, &got_n, &err), SHIM_OK);
     assert_int_equal(got_n, n);
@@ -118,25 +106,25 @@ static void rollout(const char *file, const char *sampler, const char *predictio
   }
   {
     size_t n;
-    float *want = tensor_f32(g, "alphas_cumprod", &n);
+    float *want = gt_tensor_f32(g, "alphas_cumprod", &n, NULL);
     double *a = malloc(n * sizeof *a);
     assert_int_equal(shim_sampler_alphas_cumprod(s, a, n, &got_n, &err), SHIM_OK);
     float *af = malloc(n * sizeof *af);
     for (size_t i = 0; i < n; i++) af[i] = (float)a[i];
     check_rel("alphas_cumprod", af, want, n);
     free(a), free(af), free(want);
-    float *ins = tensor_f32(g, "init_noise_sigma", &n);
+    float *ins = gt_tensor_f32(g, "init_noise_sigma", &n, NULL);
     float ins_got = (float)shim_sampler_init_noise_sigma(s);
     check_rel("init_noise_sigma", &ins_got, ins, 1);
     free(ins);
   }
 
   size_t nx, nin, nout, nnoise = 0;
-  float *xs = tensor_f32(g, "x", &nx);
-  float *mins = tensor_f32(g, "model_input", &nin);
-  float *mouts = tensor_f32(g, "model_output", &nout);
+  float *xs = gt_tensor_f32(g, "x", &nx, NULL);
+  float *mins = gt_tensor_f32(g, "model_input", &nin, NULL);
+  float *mouts = gt_tensor_f32(g, "model_output", &nout, NULL);
   float *noise = NULL;
-  if (shim_sampler_needs_noise(s)) noise = tensor_f32(g, "noise", &nnoise);
+  if (shim_sampler_needs_noise(s)) noise = gt_tensor_f32(g, "noise", &nnoise, NULL);
   else assert_null(st_find(g, "noise"));
   const size_t per = nx / (nt + 1);
   assert_int_equal(nin, per * nt);
@@ -145,7 +133,7 @@ static void rollout(const char *file, const char *sampler, const char *predictio
   st_file *lf = st_open(lpath, &e);
   assert_non_null(lf);
   size_t nl;
-  float *x = tensor_f32(lf, "latents", &nl);
+  float *x = gt_tensor_f32(lf, "latents", &nl, NULL);
   assert_int_equal(nl, per);
   float init = (float)shim_sampler_init_noise_sigma(s);
   for (size_t k = 0; k < per; k++) x[k] = x[k] * init;
@@ -223,8 +211,8 @@ static void ddpm_add_noise_and_velocity_match(void **state) {
   st_file *g = st_open(path, &e);
   assert_non_null(g);
   size_t n0, nn, nnoisy, nv;
-  float *x0 = tensor_f32(g, "x0", &n0), *noise = tensor_f32(g, "noise", &nn);
-  float *noisy = tensor_f32(g, "noisy", &nnoisy), *vel = tensor_f32(g, "velocity", &nv);
+  float *x0 = gt_tensor_f32(g, "x0", &n0, NULL), *noise = gt_tensor_f32(g, "noise", &nn, NULL);
+  float *noisy = gt_tensor_f32(g, "noisy", &nnoisy, NULL), *vel = gt_tensor_f32(g, "velocity", &nv, NULL);
   const st_tensor *tt = st_find(g, "timesteps");
   assert_non_null(tt);
   size_t b = (size_t)st_numel(tt);

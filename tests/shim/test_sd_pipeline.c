@@ -13,9 +13,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "golden.h"
+#include "golden_tensors.h"
 #include "harness/formats/json_file.h"
-#include "harness/formats/safetensors.h"
 #include "harness/loader/sd_model.h"
 #include "harness/text/clip_tokenizer.h"
 #include "harness/util/fsutil.h"
@@ -59,62 +58,6 @@ static cJSON *read_json(const char *dir, const char *rel) {
   if (!root) fail_msg("%s", e.msg);
   free(p);
   return root;
-}
-
-static st_file *open_st(const char *dir, const char *rel) {
-  char *p = fs_join(dir, rel);
-  herr e = {{0}};
-  st_file *f = st_open(p, &e);
-  if (!f) fail_msg("%s", e.msg);
-  free(p);
-  return f;
-}
-
-/* A float32 copy of tensor `name` (any float dtype); *numel gets its size. */
-static float *tensor_f32(const st_file *f, const char *name, size_t *numel) {
-  herr e = {{0}};
-  const st_tensor *t = st_expect(f, name, ST_DTYPE_ANY, -1, NULL, &e);
-  if (!t) fail_msg("%s", e.msg);
-  *numel = (size_t)st_numel(t);
-  float *out = malloc(*numel * sizeof *out + 1);
-  assert_non_null(out);
-  if (st_to_f32(t, out, &e)) fail_msg("%s", e.msg);
-  return out;
-}
-
-/* An int64 copy of tensor `name` (the mapping need not be aligned). */
-static int64_t *tensor_i64(const st_file *f, const char *name, size_t *numel) {
-  herr e = {{0}};
-  const st_tensor *t = st_expect(f, name, ST_I64, -1, NULL, &e);
-  if (!t) fail_msg("%s", e.msg);
-  *numel = (size_t)st_numel(t);
-  int64_t *out = malloc(t->nbytes + 1);
-  assert_non_null(out);
-  memcpy(out, t->data, t->nbytes);
-  return out;
-}
-
-static double rel_l2(const float *got, const float *ref, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; i++) {
-    double d = (double)got[i] - ref[i];
-    num += d * d;
-    den += (double)ref[i] * ref[i];
-  }
-  double r = sqrt(num / (den > 0 ? den : 1));
-  return isnan(r) ? INFINITY : r;
-}
-
-/* `got` against tensor `name` of `ref`, relative L2 error below tol. */
-static void expect_close(const st_file *ref, const char *name, const float *got, size_t numel, double tol,
-                         const char *what) {
-  size_t n = 0;
-  float *want = tensor_f32(ref, name, &n);
-  assert_int_equal(n, numel);
-  double r = rel_l2(got, want, n);
-  print_message("%s %s: rel err %.3g\n", what, name, r);
-  if (!(r < tol)) fail_msg("%s %s: relative error %.3g is not below %g", what, name, r, tol);
-  free(want);
 }
 
 /* Tokenizes the strings of JSON array `list` (max_length padding, 77) into ids[B * 77]. */
@@ -208,12 +151,12 @@ static int open_run(golden_run *g) {
   if (!(g->dir = golden_path_or_skip("pipeline_sd2"))) return -1;
   g->m = load_model(g->dir);
   g->run = read_json(g->dir, "expected/run.json");
-  g->inputs = open_st(g->dir, "expected/inputs.safetensors");
+  g->inputs = gt_open_st(g->dir, "expected/inputs.safetensors");
   g->B = tokenize_list(g->m, cJSON_GetObjectItemCaseSensitive(g->run, "prompt"), g->cond);
   assert_int_equal(tokenize_list(g->m, cJSON_GetObjectItemCaseSensitive(g->run, "negative_prompt"), g->uncond), g->B);
   g->height = cJSON_GetObjectItemCaseSensitive(g->run, "height")->valueint;
   g->width = cJSON_GetObjectItemCaseSensitive(g->run, "width")->valueint;
-  g->latents = tensor_f32(g->inputs, "latents", &g->n_latents);
+  g->latents = gt_tensor_f32(g->inputs, "latents", &g->n_latents, NULL);
   return 0;
 }
 
@@ -257,7 +200,7 @@ static void tokenizer_reproduces_pipeline_input_ids(void **state) {
   const int64_t *got[2] = {g.cond, g.uncond};
   for (int k = 0; k < 2; k++) {
     size_t n = 0;
-    int64_t *want = tensor_i64(g.inputs, names[k], &n);
+    int64_t *want = gt_tensor_i64(g.inputs, names[k], &n, NULL);
     assert_int_equal(n, (size_t)g.B * SEQ);
     for (size_t i = 0; i < n; i++)
       if (got[k][i] != want[i])
@@ -274,7 +217,7 @@ static void text_embeddings_match_encode_prompt(void **state) {
   (void)state;
   golden_run g;
   if (open_run(&g)) return;
-  st_file *ref = open_st(g.dir, "expected/text_embeddings.safetensors");
+  st_file *ref = gt_open_st(g.dir, "expected/text_embeddings.safetensors");
   int hidden = shim_clip_text_hidden_size(g.m->text_encoder);
   assert_int_equal(hidden, 32);
   size_t n = (size_t)g.B * SEQ * hidden;
@@ -282,9 +225,9 @@ static void text_embeddings_match_encode_prompt(void **state) {
   assert_non_null(out);
   shim_err err = {{0}};
   assert_int_equal(shim_clip_text_encode(g.m->text_encoder, g.cond, g.B, SEQ, 0, out, &err), SHIM_OK);
-  expect_close(ref, "prompt_embeds", out, n, EMB_TOL, "encode");
+  gt_expect_close(ref, "prompt_embeds", out, n, EMB_TOL, "encode");
   assert_int_equal(shim_clip_text_encode(g.m->text_encoder, g.uncond, g.B, SEQ, 0, out, &err), SHIM_OK);
-  expect_close(ref, "negative_prompt_embeds", out, n, EMB_TOL, "encode");
+  gt_expect_close(ref, "negative_prompt_embeds", out, n, EMB_TOL, "encode");
   free(out);
   st_close(ref);
   close_run(&g);
@@ -327,9 +270,9 @@ static void check_run(golden_run *g, const sd_model *m, const char *sampler_name
     fail_msg("txt2img %s: %s", run, err.msg);
   char rel[96];
   snprintf(rel, sizeof rel, "expected/run_%s.safetensors", run);
-  st_file *ref = open_st(g->dir, rel);
-  expect_close(ref, "images_np", images, image_numel(g), IMG_TOL, run);
-  expect_close(ref, "latents_out", lat, g->n_latents, IMG_TOL, run);
+  st_file *ref = gt_open_st(g->dir, rel);
+  gt_expect_close(ref, "images_np", images, image_numel(g), IMG_TOL, run);
+  gt_expect_close(ref, "latents_out", lat, g->n_latents, IMG_TOL, run);
   st_close(ref);
   free(images);
   free(lat);
@@ -419,7 +362,7 @@ static void seeded_generation_is_deterministic(void **state) {
   assert_memory_equal(a, b, n * sizeof *a);
   p.seed = 1235;
   assert_int_equal(shim_txt2img(g.m->text_encoder, g.m->unet, g.m->vae, s, &p, c, NULL, &err), SHIM_OK);
-  assert_true(rel_l2(c, a, n) > 1e-3);
+  assert_true(gt_rel_l2(c, a, n) > 1e-3);
   for (size_t i = 0; i < n; i++) assert_true(a[i] >= 0.0f && a[i] <= 1.0f);
   free(a);
   free(b);
@@ -445,11 +388,11 @@ static void guidance_one_needs_no_negative_prompt(void **state) {
   for (size_t i = 0; i < n; i++) assert_true(img[i] >= 0.0f && img[i] <= 1.0f);
   for (size_t i = 0; i < g.n_latents; i++) assert_true(isfinite(lat[i]));
   /* without CFG the result is not the guided one */
-  st_file *ref = open_st(g.dir, "expected/run_ddim.safetensors");
+  st_file *ref = gt_open_st(g.dir, "expected/run_ddim.safetensors");
   size_t nr = 0;
-  float *guided = tensor_f32(ref, "latents_out", &nr);
+  float *guided = gt_tensor_f32(ref, "latents_out", &nr, NULL);
   assert_int_equal(nr, g.n_latents);
-  assert_true(rel_l2(lat, guided, nr) > 1e-3);
+  assert_true(gt_rel_l2(lat, guided, nr) > 1e-3);
   free(guided);
   st_close(ref);
   /* guidance > 1 without negative ids is refused */
@@ -531,7 +474,7 @@ static void learned_embeds_load_expand_and_encode(void **state) {
   int64_t got_ids[SEQ];
   if (tok_clip_encode(m->tokenizer, expanded, got_ids, SEQ, NULL, &e)) fail_msg("%s", e.msg);
   size_t n = 0;
-  int64_t *want_ids = tensor_i64(ref, "input_ids", &n);
+  int64_t *want_ids = gt_tensor_i64(ref, "input_ids", &n, NULL);
   assert_int_equal(n, SEQ);
   for (size_t i = 0; i < n; i++)
     if (got_ids[i] != want_ids[i])
@@ -542,7 +485,7 @@ static void learned_embeds_load_expand_and_encode(void **state) {
   assert_non_null(emb);
   shim_err err = {{0}};
   assert_int_equal(shim_clip_text_encode(m->text_encoder, got_ids, 1, SEQ, 0, emb, &err), SHIM_OK);
-  expect_close(ref, "prompt_embeds", emb, (size_t)SEQ * hidden, EMB_TOL, "textual inversion");
+  gt_expect_close(ref, "prompt_embeds", emb, (size_t)SEQ * hidden, EMB_TOL, "textual inversion");
 
   /* a second load would shadow the first */
   assert_int_equal(sd_model_add_embedding(m, path, &e), -1);

@@ -9,98 +9,29 @@
 #include <string.h>
 #include <time.h>
 
-#include "golden.h"
+#include "golden_tensors.h"
 #include "harness/formats/json_file.h"
-#include "harness/formats/safetensors.h"
 #include "harness/model/unet_config.h"
-#include "harness/model/weights_view.h"
 #include "mdh_shim.h"
 
 /* README tolerance: relative L2 error below 1e-5. */
 #define UNET_REL_TOL 1e-5
 
 typedef struct golden_case {
-  char *dir;
+  gt_case gt;
   shim_unet_config cfg;
-  st_file *weights;
-  st_file *inputs;
-  st_file *expected;
-  shim_tensor_view *views;
-  size_t n_views;
 } golden_case;
-
-static char *join(const char *a, const char *b) {
-  size_t n = strlen(a) + strlen(b) + 2;
-  char *p = malloc(n);
-  assert_non_null(p);
-  snprintf(p, n, "%s/%s", a, b);
-  return p;
-}
 
 /* Opens a golden case's files (skips when the golden data is absent). */
 static void case_open(golden_case *g, const char *name) {
-  memset(g, 0, sizeof *g);
-  char rel[256];
-  snprintf(rel, sizeof rel, "%s/config.json", name);
-  char *cfg_path = golden_path_or_skip(rel);
-  if (!cfg_path) return;
-  g->dir = strdup(cfg_path);
-  *strrchr(g->dir, '/') = '\0';
+  if (gt_case_open(&g->gt, name, "diffusion_pytorch_model.safetensors")) return;
   herr e = {{0}};
+  char *cfg_path = gt_join(g->gt.dir, "config.json");
   if (unet_config_load(cfg_path, &g->cfg, &e) != 0) fail_msg("%s", e.msg);
   free(cfg_path);
-  char *p = join(g->dir, "diffusion_pytorch_model.safetensors");
-  g->weights = st_open(p, &e);
-  free(p);
-  if (!g->weights) fail_msg("%s", e.msg);
-  p = join(g->dir, "inputs.safetensors");
-  g->inputs = st_open(p, &e);
-  free(p);
-  if (!g->inputs) fail_msg("%s", e.msg);
-  p = join(g->dir, "expected.safetensors");
-  g->expected = st_open(p, &e);
-  free(p);
-  if (!g->expected) fail_msg("%s", e.msg);
-  if (wv_from_safetensors(g->weights, NULL, &g->views, &g->n_views, &e) != 0) fail_msg("%s", e.msg);
 }
 
-static void case_close(golden_case *g) {
-  wv_free(g->views);
-  st_close(g->expected);
-  st_close(g->inputs);
-  st_close(g->weights);
-  free(g->dir);
-}
-
-static float *tensor_f32(const st_file *f, const char *name, const st_tensor **t_out) {
-  const st_tensor *t = st_find(f, name);
-  if (!t) fail_msg("%s: tensor '%s' missing", st_path(f), name);
-  int64_t n = st_numel(t);
-  float *buf = malloc(sizeof(float) * (size_t)(n ? n : 1));
-  assert_non_null(buf);
-  if (t->dtype == ST_I64) {
-    for (int64_t i = 0; i < n; i++) {
-      int64_t v;
-      memcpy(&v, (const char *)t->data + 8 * i, sizeof v);
-      buf[i] = (float)v;
-    }
-  } else {
-    herr e = {{0}};
-    if (st_to_f32(t, buf, &e) != 0) fail_msg("%s", e.msg);
-  }
-  if (t_out) *t_out = t;
-  return buf;
-}
-
-static double rel_l2(const float *got, const float *want, size_t n) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; i++) {
-    double d = (double)got[i] - (double)want[i];
-    num += d * d;
-    den += (double)want[i] * want[i];
-  }
-  return den > 0 ? sqrt(num / den) : sqrt(num);
-}
+static void case_close(golden_case *g) { gt_case_close(&g->gt); }
 
 /* The timesteps input ([B]) that an expected name's suffix ("t_int", "t_float", "t_scalar") stands for. */
 static float *timesteps_for(const golden_case *g, const char *suffix, int B) {
@@ -110,7 +41,7 @@ static float *timesteps_for(const golden_case *g, const char *suffix, int B) {
                                                        : NULL;
   if (!name) fail_msg("expected output for unknown timestep input '%s'", suffix);
   const st_tensor *t;
-  float *v = tensor_f32(g->inputs, name, &t);
+  float *v = gt_tensor_f32(g->gt.inputs, name, NULL, &t);
   float *out = malloc(sizeof(float) * (size_t)B);
   assert_non_null(out);
   int64_t n = st_numel(t);
@@ -133,10 +64,10 @@ static void check_golden(const char *name) {
   case_open(&g, name);
   shim_err err = {{0}};
   shim_unet *u = NULL;
-  assert_int_equal(shim_unet_new(&g.cfg, g.views, g.n_views, NULL, &u, &err), SHIM_OK);
+  assert_int_equal(shim_unet_new(&g.cfg, g.gt.views, g.gt.n_views, NULL, &u, &err), SHIM_OK);
   const st_tensor *xt, *ct;
-  float *x = tensor_f32(g.inputs, "sample", &xt);
-  float *ctx = tensor_f32(g.inputs, "encoder_hidden_states", &ct);
+  float *x = gt_tensor_f32(g.gt.inputs, "sample", NULL, &xt);
+  float *ctx = gt_tensor_f32(g.gt.inputs, "encoder_hidden_states", NULL, &ct);
   assert_int_equal(xt->ndim, 4);
   const int B = (int)xt->shape[0], H = (int)xt->shape[2], W = (int)xt->shape[3], L = (int)ct->shape[1];
   const size_t out_n = (size_t)B * (size_t)g.cfg.out_channels * (size_t)H * (size_t)W;
@@ -150,17 +81,17 @@ static void check_golden(const char *name) {
     const char *tap_names[64];
     float *tap_out[64], *tap_want[64];
     size_t tap_numel[64], n_taps = 0;
-    for (size_t i = 0; i < st_count(g.expected); i++) {
-      const st_tensor *t = st_at(g.expected, i);
+    for (size_t i = 0; i < st_count(g.gt.expected); i++) {
+      const st_tensor *t = st_at(g.gt.expected, i);
       if (strncmp(t->name, prefix, strlen(prefix)) != 0) continue;
       assert_true(n_taps < 64);
       tap_names[n_taps] = t->name + strlen(prefix);
       tap_numel[n_taps] = (size_t)st_numel(t);
       tap_out[n_taps] = calloc(tap_numel[n_taps], sizeof(float));
-      tap_want[n_taps] = tensor_f32(g.expected, t->name, NULL);
+      tap_want[n_taps] = gt_tensor_f32(g.gt.expected, t->name, NULL, NULL);
       n_taps++;
     }
-    const st_tensor *want_t = st_find(g.expected, sample_name);
+    const st_tensor *want_t = st_find(g.gt.expected, sample_name);
     if (!want_t && n_taps == 0) continue;
     float *ts = timesteps_for(&g, suffixes[s], B);
     float *out = calloc(out_n, sizeof(float));
@@ -170,7 +101,7 @@ static void check_golden(const char *name) {
     if (rc != SHIM_OK) fail_msg("%s: %s", name, err.msg);
     print_message("%s %s: forward %.3f s\n", name, suffixes[s], secs);
     for (size_t k = 0; k < n_taps; k++) {
-      double r = rel_l2(tap_out[k], tap_want[k], tap_numel[k]);
+      double r = gt_rel_l2(tap_out[k], tap_want[k], tap_numel[k]);
       print_message("  %s%s rel L2 %.3g\n", prefix, tap_names[k], r);
       if (!(r < UNET_REL_TOL)) fail_msg("%s: %s%s rel L2 %.3g >= %g", name, prefix, tap_names[k], r, UNET_REL_TOL);
       free(tap_out[k]);
@@ -179,8 +110,8 @@ static void check_golden(const char *name) {
     }
     if (want_t) {
       assert_int_equal((size_t)st_numel(want_t), out_n);
-      float *want = tensor_f32(g.expected, sample_name, NULL);
-      double r = rel_l2(out, want, out_n);
+      float *want = gt_tensor_f32(g.gt.expected, sample_name, NULL, NULL);
+      double r = gt_rel_l2(out, want, out_n);
       print_message("  %s rel L2 %.3g\n", sample_name, r);
       if (!(r < UNET_REL_TOL)) fail_msg("%s: %s rel L2 %.3g >= %g", name, sample_name, r, UNET_REL_TOL);
       free(want);
@@ -190,7 +121,7 @@ static void check_golden(const char *name) {
     free(ts);
   }
   /* Every tensor in expected.safetensors was compared: nothing listed is left unchecked. */
-  assert_int_equal(checked, st_count(g.expected));
+  assert_int_equal(checked, st_count(g.gt.expected));
   free(x);
   free(ctx);
   shim_unet_free(u);
@@ -206,7 +137,7 @@ static void unet_runs_on_odd_latent_sizes(void **state) {
   case_open(&g, "unet_sd1");
   shim_err err = {{0}};
   shim_unet *u = NULL;
-  assert_int_equal(shim_unet_new(&g.cfg, g.views, g.n_views, NULL, &u, &err), SHIM_OK);
+  assert_int_equal(shim_unet_new(&g.cfg, g.gt.views, g.gt.n_views, NULL, &u, &err), SHIM_OK);
   const int B = 1, H = 9, W = 13, L = 5, D = g.cfg.cross_attention_dim[0];
   float *x = calloc((size_t)(B * g.cfg.in_channels * H * W), sizeof(float));
   float *ctx = calloc((size_t)(B * L * D), sizeof(float));
@@ -239,22 +170,15 @@ static void expect_load_error(golden_case *g, const shim_tensor_view *views, siz
   if (needle2 && !strstr(err.msg, needle2)) fail_msg("'%s' does not mention '%s'", err.msg, needle2);
 }
 
-static size_t find_view(const golden_case *g, const char *name) {
-  for (size_t i = 0; i < g->n_views; i++)
-    if (strcmp(g->views[i].name, name) == 0) return i;
-  fail_msg("weight '%s' not in the golden checkpoint", name);
-  return 0;
-}
-
 static void unet_load_rejects_a_missing_weight_by_name(void **state) {
   golden_case g;
   case_open(&g, "unet_sd2");
   const char *victim = "mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight";
-  size_t k = find_view(&g, victim);
-  shim_tensor_view *v = malloc(sizeof *v * g.n_views);
+  size_t k = gt_find_view(&g.gt, victim);
+  shim_tensor_view *v = malloc(sizeof *v * g.gt.n_views);
   size_t n = 0;
-  for (size_t i = 0; i < g.n_views; i++)
-    if (i != k) v[n++] = g.views[i];
+  for (size_t i = 0; i < g.gt.n_views; i++)
+    if (i != k) v[n++] = g.gt.views[i];
   expect_load_error(&g, v, n, victim, "missing");
   free(v);
   case_close(&g);
@@ -264,11 +188,11 @@ static void unet_load_rejects_a_misshaped_weight_by_name(void **state) {
   golden_case g;
   case_open(&g, "unet_sd1");
   const char *victim = "up_blocks.1.resnets.2.conv1.weight";
-  size_t k = find_view(&g, victim);
-  shim_tensor_view *v = malloc(sizeof *v * g.n_views);
-  memcpy(v, g.views, sizeof *v * g.n_views);
+  size_t k = gt_find_view(&g.gt, victim);
+  shim_tensor_view *v = malloc(sizeof *v * g.gt.n_views);
+  memcpy(v, g.gt.views, sizeof *v * g.gt.n_views);
   v[k].shape[1] -= 1; /* fewer input channels: the data is larger than needed, which is harmless */
-  expect_load_error(&g, v, g.n_views, victim, "shape");
+  expect_load_error(&g, v, g.gt.n_views, victim, "shape");
   free(v);
   case_close(&g);
 }
@@ -276,12 +200,12 @@ static void unet_load_rejects_a_misshaped_weight_by_name(void **state) {
 static void unet_load_rejects_an_unexpected_weight_by_name(void **state) {
   golden_case g;
   case_open(&g, "unet_sd1");
-  shim_tensor_view *v = malloc(sizeof *v * (g.n_views + 1));
-  memcpy(v, g.views, sizeof *v * g.n_views);
+  shim_tensor_view *v = malloc(sizeof *v * (g.gt.n_views + 1));
+  memcpy(v, g.gt.views, sizeof *v * g.gt.n_views);
   static const float one = 1.0f;
-  v[g.n_views] = (shim_tensor_view){.name = "class_embedding.linear_1.weight", .dtype = SHIM_F32, .ndim = 1,
+  v[g.gt.n_views] = (shim_tensor_view){.name = "class_embedding.linear_1.weight", .dtype = SHIM_F32, .ndim = 1,
                                     .shape = {1}, .data = &one};
-  expect_load_error(&g, v, g.n_views + 1, "class_embedding.linear_1.weight", "unexpected");
+  expect_load_error(&g, v, g.gt.n_views + 1, "class_embedding.linear_1.weight", "unexpected");
   free(v);
   case_close(&g);
 }
@@ -396,11 +320,11 @@ static void unet_new_rejects_an_inconsistent_config_struct(void **state) {
   c.layers_per_block[1] = 0;
   shim_err err = {{0}};
   shim_unet *u = NULL;
-  assert_int_equal(shim_unet_new(&c, g.views, g.n_views, NULL, &u, &err), SHIM_E_INVALID);
+  assert_int_equal(shim_unet_new(&c, g.gt.views, g.gt.n_views, NULL, &u, &err), SHIM_E_INVALID);
   assert_non_null(strstr(err.msg, "layers_per_block[1]"));
   c = g.cfg;
   snprintf(c.act_fn, sizeof c.act_fn, "%s", "tanh");
-  assert_int_equal(shim_unet_new(&c, g.views, g.n_views, NULL, &u, &err), SHIM_E_INVALID);
+  assert_int_equal(shim_unet_new(&c, g.gt.views, g.gt.n_views, NULL, &u, &err), SHIM_E_INVALID);
   assert_non_null(strstr(err.msg, "tanh"));
   case_close(&g);
 }

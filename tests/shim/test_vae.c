@@ -9,56 +9,27 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "golden.h"
-#include "harness/formats/safetensors.h"
+#include "golden_tensors.h"
 #include "harness/model/vae_config.h"
-#include "harness/model/weights_view.h"
 #include "mdh_shim.h"
 
 #define TOL 1e-5
 
 typedef struct golden_case {
-  char *dir;
+  gt_case gt;
   shim_vae_config cfg;
-  st_file *model, *inputs, *expected;
-  shim_tensor_view *views;
-  size_t n_views;
 } golden_case;
 
-static char *join(const char *dir, const char *name) {
-  size_t n = strlen(dir) + strlen(name) + 2;
-  char *p = malloc(n);
-  assert_non_null(p);
-  snprintf(p, n, "%s/%s", dir, name);
-  return p;
-}
-
 static int open_case(golden_case *g) {
-  memset(g, 0, sizeof *g);
-  g->dir = golden_path_or_skip("vae");
-  if (!g->dir) return -1;
+  if (gt_case_open(&g->gt, "vae", "diffusion_pytorch_model.safetensors")) return -1;
   herr e = {{0}};
-  char *cfg = join(g->dir, "config.json"), *model = join(g->dir, "diffusion_pytorch_model.safetensors");
-  char *inputs = join(g->dir, "inputs.safetensors"), *expected = join(g->dir, "expected.safetensors");
+  char *cfg = gt_join(g->gt.dir, "config.json");
   if (vae_config_load(cfg, &g->cfg, &e)) fail_msg("%s", e.msg);
-  if (!(g->model = st_open(model, &e))) fail_msg("%s", e.msg);
-  if (!(g->inputs = st_open(inputs, &e))) fail_msg("%s", e.msg);
-  if (!(g->expected = st_open(expected, &e))) fail_msg("%s", e.msg);
-  if (wv_from_safetensors(g->model, NULL, &g->views, &g->n_views, &e)) fail_msg("%s", e.msg);
   free(cfg);
-  free(model);
-  free(inputs);
-  free(expected);
   return 0;
 }
 
-static void close_case(golden_case *g) {
-  wv_free(g->views);
-  st_close(g->model);
-  st_close(g->inputs);
-  st_close(g->expected);
-  free(g->dir);
-}
+static void close_case(golden_case *g) { gt_case_close(&g->gt); }
 
 static shim_vae *new_model(const golden_case *g, const shim_tensor_view *views, size_t n) {
   shim_vae *v = NULL;
@@ -70,45 +41,29 @@ static shim_vae *new_model(const golden_case *g, const shim_tensor_view *views, 
 
 /* A float32 copy of `name` from `f`, with its 4-D shape. */
 static float *load(const st_file *f, const char *name, int64_t shape[4], size_t *numel) {
-  herr e = {{0}};
-  const st_tensor *t = st_expect(f, name, ST_DTYPE_ANY, -1, NULL, &e);
-  if (!t) fail_msg("%s", e.msg);
+  const st_tensor *t;
+  float *out = gt_tensor_f32(f, name, numel, &t);
   assert_int_equal(t->ndim, 4);
   for (int i = 0; i < 4; i++) shape[i] = t->shape[i];
-  *numel = (size_t)st_numel(t);
-  float *out = malloc(*numel * sizeof *out);
-  assert_non_null(out);
-  if (st_to_f32(t, out, &e)) fail_msg("%s", e.msg);
   return out;
 }
 
 static void expect_close(const golden_case *g, const char *name, const float *got, size_t numel) {
-  int64_t shape[4];
-  size_t n = 0;
-  float *ref = load(g->expected, name, shape, &n);
-  assert_int_equal(n, numel);
-  double num = 0, den = 0;
-  for (size_t i = 0; i < n; i++) {
-    double d = (double)got[i] - ref[i];
-    num += d * d;
-    den += (double)ref[i] * ref[i];
-  }
-  double rel = sqrt(num / (den > 0 ? den : 1));
-  print_message("%s: rel err %.3g\n", name, rel);
-  if (!(rel < TOL)) fail_msg("%s: relative error %.3g is not below %.g", name, rel, TOL);
-  free(ref);
+  const st_tensor *t = st_find(g->gt.expected, name);
+  if (t) assert_int_equal(t->ndim, 4);
+  gt_expect_close(g->gt.expected, name, got, numel, TOL, NULL);
 }
 
 static void encode_matches_diffusers(void **state) {
   (void)state;
   golden_case g;
   if (open_case(&g)) return;
-  shim_vae *v = new_model(&g, g.views, g.n_views);
+  shim_vae *v = new_model(&g, g.gt.views, g.gt.n_views);
   shim_err err = {{0}};
   int64_t is[4], ns[4];
   size_t ni = 0, nn = 0;
-  float *image = load(g.inputs, "image", is, &ni);
-  float *noise = load(g.inputs, "posterior_noise", ns, &nn);
+  float *image = load(g.gt.inputs, "image", is, &ni);
+  float *noise = load(g.gt.inputs, "posterior_noise", ns, &nn);
   int lh = 0, lw = 0;
   assert_int_equal(shim_vae_latent_size(v, (int)is[2], (int)is[3], &lh, &lw, &err), SHIM_OK);
   assert_int_equal(lh, ns[2]);
@@ -154,7 +109,7 @@ static void check_decode(const golden_case *g, const shim_tensor_view *views, si
   shim_err err = {{0}};
   int64_t zs[4];
   size_t nz = 0;
-  float *z = load(g->inputs, "z", zs, &nz);
+  float *z = load(g->gt.inputs, "z", zs, &nz);
   float *pq = malloc(nz * sizeof *pq);
   assert_non_null(pq);
   assert_int_equal(shim_vae_post_quant_conv(v, z, (int)zs[0], (int)zs[2], (int)zs[3], pq, &err), SHIM_OK);
@@ -174,7 +129,7 @@ static void decode_matches_diffusers(void **state) {
   (void)state;
   golden_case g;
   if (open_case(&g)) return;
-  check_decode(&g, g.views, g.n_views);
+  check_decode(&g, g.gt.views, g.gt.n_views);
   close_case(&g);
 }
 
@@ -183,14 +138,14 @@ static void legacy_attention_names_load(void **state) {
   (void)state;
   golden_case g;
   if (open_case(&g)) return;
-  shim_tensor_view *v = malloc(g.n_views * sizeof *v);
-  char (*names)[160] = calloc(g.n_views, sizeof *names);
+  shim_tensor_view *v = malloc(g.gt.n_views * sizeof *v);
+  char (*names)[160] = calloc(g.gt.n_views, sizeof *names);
   assert_true(v && names);
-  memcpy(v, g.views, g.n_views * sizeof *v);
+  memcpy(v, g.gt.views, g.gt.n_views * sizeof *v);
   static const char *const from[] = {".to_q.", ".to_k.", ".to_v.", ".to_out.0."};
   static const char *const to[] = {".query.", ".key.", ".value.", ".proj_attn."};
   size_t renamed = 0;
-  for (size_t i = 0; i < g.n_views; i++) {
+  for (size_t i = 0; i < g.gt.n_views; i++) {
     for (size_t k = 0; k < 4; k++) {
       const char *at = strstr(v[i].name, from[k]);
       if (!at) continue;
@@ -200,7 +155,7 @@ static void legacy_attention_names_load(void **state) {
     }
   }
   assert_int_equal(renamed, 16);
-  check_decode(&g, v, g.n_views);
+  check_decode(&g, v, g.gt.n_views);
   free(names);
   free(v);
   close_case(&g);
@@ -220,27 +175,24 @@ static void weight_errors_name_the_weight(void **state) {
   golden_case g;
   if (open_case(&g)) return;
   shim_err err = {{0}};
-  size_t n = g.n_views;
+  size_t n = g.gt.n_views;
   shim_tensor_view *v = malloc((n + 1) * sizeof *v);
   assert_non_null(v);
   const char *target = "decoder.up_blocks.1.resnets.0.conv_shortcut.weight";
-  size_t at = n;
-  for (size_t i = 0; i < n; i++)
-    if (strcmp(g.views[i].name, target) == 0) at = i;
-  assert_true(at < n);
+  size_t at = gt_find_view(&g.gt, target);
 
-  memcpy(v, g.views, n * sizeof *v);
+  memcpy(v, g.gt.views, n * sizeof *v);
   v[at] = v[n - 1];
   assert_int_equal(new_with(&g, &g.cfg, v, n - 1, &err), SHIM_E_INVALID);
   assert_non_null(strstr(err.msg, "'decoder.up_blocks.1.resnets.0.conv_shortcut.weight' is missing"));
 
-  memcpy(v, g.views, n * sizeof *v);
+  memcpy(v, g.gt.views, n * sizeof *v);
   v[at].shape[1] = 32;
   assert_int_equal(new_with(&g, &g.cfg, v, n, &err), SHIM_E_INVALID);
   assert_non_null(strstr(err.msg, "'decoder.up_blocks.1.resnets.0.conv_shortcut.weight' has shape [32, 32, 1, 1], "
                                   "expected [32, 64, 1, 1]"));
 
-  memcpy(v, g.views, n * sizeof *v);
+  memcpy(v, g.gt.views, n * sizeof *v);
   v[n] = v[at];
   v[n].name = "decoder.up_blocks.1.upsamplers.0.conv.weight";
   assert_int_equal(new_with(&g, &g.cfg, v, n + 1, &err), SHIM_E_INVALID);
@@ -250,22 +202,22 @@ static void weight_errors_name_the_weight(void **state) {
   /* a config that does not match the weights: one more layer per block */
   shim_vae_config more = g.cfg;
   more.layers_per_block = 3;
-  assert_int_equal(new_with(&g, &more, g.views, n, &err), SHIM_E_INVALID);
+  assert_int_equal(new_with(&g, &more, g.gt.views, n, &err), SHIM_E_INVALID);
   assert_non_null(strstr(err.msg, "encoder.down_blocks.0.resnets.2."));
 
   /* the shim re-checks a hand-filled config */
   shim_vae_config bad = g.cfg;
   snprintf(bad.down_block_types[1], sizeof bad.down_block_types[1], "AttnDownEncoderBlock2D");
-  assert_int_equal(new_with(&g, &bad, g.views, n, &err), SHIM_E_INVALID);
+  assert_int_equal(new_with(&g, &bad, g.gt.views, n, &err), SHIM_E_INVALID);
   assert_non_null(strstr(err.msg, "down_block_types[1] 'AttnDownEncoderBlock2D'"));
   bad = g.cfg;
   bad.norm_num_groups = 5;
-  assert_int_equal(new_with(&g, &bad, g.views, n, &err), SHIM_E_INVALID);
+  assert_int_equal(new_with(&g, &bad, g.gt.views, n, &err), SHIM_E_INVALID);
   assert_non_null(strstr(err.msg, "groups"));
   free(v);
 
   /* bad input shapes */
-  shim_vae *m = new_model(&g, g.views, n);
+  shim_vae *m = new_model(&g, g.gt.views, n);
   float img[3 * 1 * 1] = {0};
   float z[4] = {0};
   assert_int_equal(shim_vae_encode(m, img, 1, 1, 1, z, NULL, &err), SHIM_E_INVALID);
@@ -276,16 +228,9 @@ static void weight_errors_name_the_weight(void **state) {
 }
 
 static int parse_text(const char *json, shim_vae_config *cfg, herr *e, char *path, size_t cap) {
-  char dir[] = "/tmp/mdh_vae_cfg_XXXXXX";
-  assert_non_null(mkdtemp(dir));
-  snprintf(path, cap, "%s/config.json", dir);
-  FILE *f = fopen(path, "w");
-  assert_non_null(f);
-  fputs(json, f);
-  fclose(f);
+  gt_temp_config("mdh_vae_cfg_", json, path, cap);
   int rc = vae_config_load(path, cfg, e);
-  unlink(path);
-  rmdir(dir);
+  gt_temp_config_remove(path);
   return rc;
 }
 
@@ -348,11 +293,9 @@ static void config_errors_name_file_and_key(void **state) {
       {"{\"scaling_factor\": 0}", "key 'scaling_factor'"},
       {"{\"sample_size\": [1, 2, 3]}", "key 'sample_size'"},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-    assert_int_equal(parse_text(cases[i].json, &c, &e, path, sizeof path), -1);
-    if (!strstr(e.msg, cases[i].want) || !strstr(e.msg, path))
-      fail_msg("config %s: message '%s' lacks '%s' or the file name", cases[i].json, e.msg, cases[i].want);
-  }
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    gt_expect_config_error(parse_text(cases[i].json, &c, &e, path, sizeof path), &e, cases[i].json, cases[i].want,
+                           path);
 }
 
 static const struct CMUnitTest tests[] = {
