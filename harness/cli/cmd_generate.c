@@ -181,20 +181,13 @@ static const char *a1111_sampler(const char *name, const char *model_class) {
   return name;
 }
 
-/* The total (model evaluations) is known only once the sampler has its timesteps, so the bar
- * begins at the first report. */
-typedef struct progress_state {
-  progress *bar;
-  const char *what;
-  bool started;
-} progress_state;
-
+/* The bar begins before the first model evaluation (its total comes from the sampler's
+ * schedule), so that the final rate counts every evaluation's time: begun at the first report,
+ * it would divide n evaluations by the time of n - 1. */
 static int on_progress(void *user, int done, int total) {
-  progress_state *ps = user;
-  if (!ps->bar) return 0;
-  if (!ps->started) progress_begin(ps->bar, "generate", ps->what, (uint64_t)total);
-  ps->started = true;
-  progress_update(ps->bar, (uint64_t)done);
+  (void)total;
+  progress *bar = user;
+  if (bar) progress_update(bar, (uint64_t)done);
   return 0;
 }
 
@@ -339,18 +332,25 @@ int cmd_generate(int argc, char **argv) {
   char what[160];
   snprintf(what, sizeof what, "%zu image%s %dx%d, %d steps on %s (%s, %d threads)", n_images,
            n_images == 1 ? "" : "s", width, height, a.steps, device, dt, threads);
-  if (!a.quiet) bar = progress_new(stderr, progress_is_terminal(stderr));
-  progress_state ps = {bar, what, false};
+  if (shim_sampler_set_timesteps(sampler, a.steps, &serr)) {
+    fprintf(stderr, "harness generate: --steps %d: %s\n", a.steps, serr.msg);
+    status = EXIT_USAGE;
+    goto done;
+  }
+  if (!a.quiet) {
+    bar = progress_new(stderr, progress_is_terminal(stderr));
+    progress_begin(bar, "generate", what, (uint64_t)shim_sampler_num_model_evals(sampler));
+  }
   shim_txt2img_params tp = {.n_images = (int)n_images, .seq_len = L, .cond_ids = cond, .uncond_ids = uncond,
                             .clip_skip = a.clip_skip, .height = height, .width = width, .steps = a.steps,
                             .guidance = a.guidance, .seed = a.seed, .init_latents = init,
-                            .vae_scaling_factor = m->scaling_factor, .progress = on_progress, .progress_user = &ps};
+                            .vae_scaling_factor = m->scaling_factor, .progress = on_progress, .progress_user = bar};
   if (shim_txt2img(m->text_encoder, m->unet, m->vae, sampler, &tp, images, latents, &serr)) {
-    if (ps.started) progress_end(bar);
+    if (bar) progress_end(bar);
     fprintf(stderr, "harness generate: %s\n", serr.msg);
     goto done;
   }
-  if (ps.started) progress_end(bar);
+  if (bar) progress_end(bar);
   if (fs_mkdir_p(a.out, &e)) {
     fprintf(stderr, "harness generate: --out %s\n", e.msg);
     goto done;
