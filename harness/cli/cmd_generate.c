@@ -175,7 +175,17 @@ static const char *a1111_sampler(const char *name, const char *model_class) {
                                        {"euler", "Euler"},       {"euler_a", "Euler a"},
                                        {"dpmpp_2m", "DPM++ 2M"}, {"dpmpp_2m_karras", "DPM++ 2M Karras"},
                                        {"lms", "LMS"},           {"heun", "Heun"}};
-  if (!name) return model_class;
+  /* Without --sampler the model's own scheduler class runs: name it as A1111 would. */
+  static const char *const by_class[][2] = {
+      {"DDIMScheduler", "DDIM"},           {"PNDMScheduler", "PLMS"},
+      {"EulerDiscreteScheduler", "Euler"}, {"EulerAncestralDiscreteScheduler", "Euler a"},
+      {"LMSDiscreteScheduler", "LMS"},     {"HeunDiscreteScheduler", "Heun"},
+      {"KDPM2DiscreteScheduler", "DPM2"},  {"DPMSolverMultistepScheduler", "DPM++ 2M"}};
+  if (!name) {
+    for (size_t i = 0; i < sizeof by_class / sizeof *by_class; i++)
+      if (!strcmp(by_class[i][0], model_class)) return by_class[i][1];
+    return model_class;
+  }
   for (size_t i = 0; i < sizeof map / sizeof *map; i++)
     if (!strcmp(map[i][0], name)) return map[i][1];
   return name;

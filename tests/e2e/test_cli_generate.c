@@ -113,6 +113,10 @@ static void latents_reproduce_the_reference_pndm_run(void **state) {
     }
     if (worst > 1) print_error("%s: a pixel differs by %d levels from round(images_np * 255)\n", name, worst);
     assert_true(worst <= 1);
+    /* No --sampler: the model's own PNDM runs, named as A1111 names it. */
+    const char *params = png_image8_text(&img, "parameters");
+    assert_non_null(params);
+    assert_non_null(strstr(params, "Sampler: PLMS, "));
     png_image8_free(&img);
   }
   free(want);
