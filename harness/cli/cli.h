@@ -4,6 +4,7 @@
 #define MDH_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "harness/config/schema.h"
 #include "harness/progress/progress.h"
@@ -54,6 +55,12 @@ char *cli_results_dir(const cli_common *c, const cfg_node *root);
  * -1 on failure. */
 int cli_runtime_init(const cli_common *c, const char *config_device, char *device, size_t device_len,
                      int *threads);
+
+/* Option values of the subcommands with their own options (stats, generate). Each prints
+ * "harness CMD: OPT expects …, got 'TEXT'" and returns -1 when the text is not a value in range. */
+int cli_parse_double(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out);
+int cli_parse_int(const char *cmd, const char *opt, const char *text, long lo, long hi, int *out);
+int cli_parse_seed(const char *cmd, const char *opt, const char *text, uint64_t *out);
 
 int cmd_run(int argc, char **argv);
 int cmd_plan(int argc, char **argv);

@@ -1,4 +1,5 @@
 /* cli_common: config loading, planning with readable problem lists, runtime set-up. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,43 @@ int cli_runtime_init(const cli_common *c, const char *config_device, char *devic
     fprintf(stderr, "harness: %s\n", err.msg);
     return -1;
   }
+  return 0;
+}
+
+int cli_parse_double(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno || end == text || *end || !(v >= lo && v <= hi)) { /* NaN fails the range test too */
+    fprintf(stderr, "harness %s: %s expects a number in [%g, %g], got '%s'\n", cmd, opt, lo, hi, text);
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *text, long lo, long hi, int *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(text, &end, 10);
+  if (errno || end == text || *end || v < lo || v > hi) {
+    fprintf(stderr, "harness %s: %s expects a whole number in [%ld, %ld], got '%s'\n", cmd, opt, lo, hi, text);
+    return -1;
+  }
+  *out = (int)v;
+  return 0;
+}
+
+int cli_parse_seed(const char *cmd, const char *opt, const char *text, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 10);
+  /* strtoull accepts "-1" and wraps it: a seed is never negative. */
+  if (errno || end == text || *end || text[0] == '-') {
+    fprintf(stderr, "harness %s: %s expects a whole number >= 0, got '%s'\n", cmd, opt, text);
+    return -1;
+  }
+  *out = v;
   return 0;
 }
 

@@ -1,7 +1,6 @@
 /* `harness generate`: txt2img from a diffusers-format model folder — prompts, sampler, steps,
  * guidance, seed, batch, size, embeddings, given latents — writing PNGs that carry their
  * generation parameters (A1111's "parameters" text chunk) and optionally the raw tensors. */
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -58,18 +57,6 @@ typedef struct gen_args {
   bool quiet;
 } gen_args;
 
-static int parse_int(const char *opt, const char *text, long lo, long hi, int *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(text, &end, 10);
-  if (errno || end == text || *end || v < lo || v > hi) {
-    fprintf(stderr, "harness generate: %s expects a whole number in [%ld, %ld], got '%s'\n", opt, lo, hi, text);
-    return -1;
-  }
-  *out = (int)v;
-  return 0;
-}
-
 static const char *const sampler_names[] = {"ddim", "pndm", "euler", "euler_a", "dpmpp_2m", "dpmpp_2m_karras",
                                             "lms", "heun", NULL};
 
@@ -112,33 +99,14 @@ static int parse_args(int argc, char **argv, gen_args *a) {
         a->sampler = optarg;
         break;
       }
-      case O_STEPS: if (parse_int("--steps", optarg, 1, 1000, &a->steps)) return -1; break;
-      case O_BATCH: if (parse_int("--batch", optarg, 1, 1024, &a->batch)) return -1; break;
-      case O_HEIGHT: if (parse_int("--height", optarg, 8, 8192, &a->height)) return -1; break;
-      case O_WIDTH: if (parse_int("--width", optarg, 8, 8192, &a->width)) return -1; break;
-      case O_CLIPSKIP: if (parse_int("--clip-skip", optarg, 1, 64, &a->clip_skip)) return -1; break;
-      case O_THREADS: if (parse_int("--threads", optarg, 0, 1024, &a->threads)) return -1; break;
-      case O_GUIDANCE: {
-        char *end;
-        errno = 0;
-        a->guidance = strtod(optarg, &end);
-        if (errno || end == optarg || *end || !isfinite(a->guidance) || a->guidance < 0 || a->guidance > 100) {
-          fprintf(stderr, "harness generate: --guidance expects a number in [0, 100], got '%s'\n", optarg);
-          return -1;
-        }
-        break;
-      }
-      case O_SEED: {
-        char *end;
-        errno = 0;
-        unsigned long long s = strtoull(optarg, &end, 10);
-        if (errno || end == optarg || *end || optarg[0] == '-') {
-          fprintf(stderr, "harness generate: --seed expects a whole number >= 0, got '%s'\n", optarg);
-          return -1;
-        }
-        a->seed = s;
-        break;
-      }
+      case O_STEPS: if (cli_parse_int("generate", "--steps", optarg, 1, 1000, &a->steps)) return -1; break;
+      case O_BATCH: if (cli_parse_int("generate", "--batch", optarg, 1, 1024, &a->batch)) return -1; break;
+      case O_HEIGHT: if (cli_parse_int("generate", "--height", optarg, 8, 8192, &a->height)) return -1; break;
+      case O_WIDTH: if (cli_parse_int("generate", "--width", optarg, 8, 8192, &a->width)) return -1; break;
+      case O_CLIPSKIP: if (cli_parse_int("generate", "--clip-skip", optarg, 1, 64, &a->clip_skip)) return -1; break;
+      case O_THREADS: if (cli_parse_int("generate", "--threads", optarg, 0, 1024, &a->threads)) return -1; break;
+      case O_GUIDANCE: if (cli_parse_double("generate", "--guidance", optarg, 0, 100, &a->guidance)) return -1; break;
+      case O_SEED: if (cli_parse_seed("generate", "--seed", optarg, &a->seed)) return -1; break;
       case O_EMB: a->embeddings[a->n_embeddings++] = optarg; break;
       case O_LATENTS: a->latents = optarg; break;
       case O_SAVE: a->save_tensors = optarg; break;

@@ -48,18 +48,6 @@ typedef struct stats_args {
   int threads;
 } stats_args;
 
-static int parse_number(const char *opt, const char *text, double lo, double hi, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(text, &end);
-  if (errno || end == text || *end || !(v >= lo && v <= hi)) {
-    fprintf(stderr, "harness stats: %s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, text);
-    return -1;
-  }
-  *out = v;
-  return 0;
-}
-
 /* 0 ok, 1 help shown, -1 error shown. */
 static int parse_args(int argc, char **argv, stats_args *a) {
   enum { O_LABEL = 256, O_SCORE, O_METHOD, O_BOOTN, O_SEED, O_LEVEL, O_STRAT, O_UNSTRAT, O_FORMAT, O_THREADS };
@@ -90,25 +78,15 @@ static int parse_args(int argc, char **argv, stats_args *a) {
         a->method = optarg;
         break;
       case O_BOOTN:
-        if (parse_number("--boot-n", optarg, 1, 1e8, &v) || v != floor(v)) {
+        if (cli_parse_double("stats", "--boot-n", optarg, 1, 1e8, &v) || v != floor(v)) {
           if (v != floor(v)) fprintf(stderr, "harness stats: --boot-n expects a whole number, got '%s'\n", optarg);
           return -1;
         }
         a->boot_n = (size_t)v;
         break;
-      case O_SEED: {
-        char *end;
-        errno = 0;
-        unsigned long long s = strtoull(optarg, &end, 10);
-        if (errno || end == optarg || *end || optarg[0] == '-') {
-          fprintf(stderr, "harness stats: --seed expects a non-negative integer, got '%s'\n", optarg);
-          return -1;
-        }
-        a->seed = s;
-        break;
-      }
+      case O_SEED: if (cli_parse_seed("stats", "--seed", optarg, &a->seed)) return -1; break;
       case O_LEVEL:
-        if (parse_number("--level", optarg, 0, 1, &v)) return -1;
+        if (cli_parse_double("stats", "--level", optarg, 0, 1, &v)) return -1;
         if (v <= 0 || v >= 1) {
           fprintf(stderr, "harness stats: --level must be strictly between 0 and 1, got '%s'\n", optarg);
           return -1;
@@ -125,7 +103,7 @@ static int parse_args(int argc, char **argv, stats_args *a) {
         a->format = optarg;
         break;
       case O_THREADS:
-        if (parse_number("--threads", optarg, 0, 1024, &v)) return -1;
+        if (cli_parse_double("stats", "--threads", optarg, 0, 1024, &v)) return -1;
         a->threads = (int)v;
         break;
       case 'h': fputs(stats_usage, stdout); return 1;
