@@ -198,36 +198,32 @@ std::vector<double> karras_sigmas(const std::vector<double> &in, int n) {
   return s;
 }
 
-double sigma_to_t(double sigma, const std::vector<double> &log_sigmas) {
-  const int n = (int)log_sigmas.size();
-  double ls = std::log(sigma);
-  // argmax of cumsum(dists >= 0): the last index with log_sigmas <= ls, 0 when none.
-  int low = 0;
-  for (int i = 0; i < n; i++)
-    if (ls - log_sigmas[i] >= 0) low = i;
-  low = std::min(low, n - 2);
-  int high = low + 1;
-  double lo = log_sigmas[low], hi = log_sigmas[high];
-  double w = (lo - ls) / (lo - hi);
-  w = std::min(std::max(w, 0.0), 1.0);
-  return (1 - w) * low + w * high;
-}
+namespace {
 
-float sigma_to_t_f32(float sigma, const std::vector<float> &log_sigmas) {
+// diffusers' _sigma_to_t, computed wholly in T (KDPM2 calls it in float32, the others in float64):
+// the argmax of cumsum(dists >= 0) is the last index with log_sigmas <= log(sigma), 0 when none.
+template <typename T>
+T sigma_to_t_in(T sigma, const std::vector<T> &log_sigmas) {
   const int n = (int)log_sigmas.size();
-  float ls = std::log(sigma);
+  T ls = std::log(sigma);
   int low = 0;
   for (int i = 0; i < n; i++)
     if (ls - log_sigmas[i] >= 0) low = i;
   low = std::min(low, n - 2);
   int high = low + 1;
-  float lo = log_sigmas[low], hi = log_sigmas[high];
-  float w = (lo - ls) / (lo - hi);
-  w = std::min(std::max(w, 0.0f), 1.0f);
-  float a = (1.0f - w) * (float)low;
-  float b = w * (float)high;
+  T lo = log_sigmas[low], hi = log_sigmas[high];
+  T w = (lo - ls) / (lo - hi);
+  w = std::min(std::max(w, T(0)), T(1));
+  T a = (T(1) - w) * (T)low;
+  T b = w * (T)high;
   return a + b;
 }
+
+}  // namespace
+
+double sigma_to_t(double sigma, const std::vector<double> &log_sigmas) { return sigma_to_t_in(sigma, log_sigmas); }
+
+float sigma_to_t_f32(float sigma, const std::vector<float> &log_sigmas) { return sigma_to_t_in(sigma, log_sigmas); }
 
 namespace {
 
