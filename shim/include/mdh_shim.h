@@ -7,7 +7,8 @@
  * shapes and dtypes.
  *
  * Sections, in the order a txt2img caller meets them: tensors crossing the boundary, runtime
- * (threads, devices), text encoder (CLIP), VAE, UNet, samplers, pipeline (txt2img). The C side
+ * (threads, devices), text encoder (CLIP), VAE, UNet, samplers, pipeline (txt2img), textual inversion, classifier
+ * (ResNet-18) and augmentation. The C side
  * fills each model's config struct from its config.json (harness/model/) and passes weights
  * as views of a mapped safetensors file (harness/model/weights_view.h). */
 #ifndef MDH_SHIM_H
@@ -453,6 +454,136 @@ typedef struct shim_txt2img_params {
 int shim_txt2img(shim_clip_text *text, shim_unet *unet, shim_vae *vae, shim_sampler *sampler,
                  const shim_txt2img_params *p, float *images, float *latents, shim_err *err);
 
+
+/* ---- textual inversion ---- */
+
+/* Trains only rows [first_row, first_row + n_rows) of the text encoder's token embedding
+ * (diffusers examples/textual_inversion; A1111's embedding training): the UNet, the VAE and the
+ * rest of the text encoder stay frozen and get no gradients. The trainer keeps the rows in
+ * float32 (whatever the models' dtype), casts them to the text encoder's dtype in the forward
+ * pass, and writes them back into the text encoder after every optimizer step, so other rows are
+ * never touched (bit-identical) and weight decay applies to the placeholder rows only.
+ * Noise, timesteps and latents come from the caller (seeded C side), so a run is reproducible
+ * and resumable from shim_ti_get_state. */
+
+typedef struct shim_ti_trainer shim_ti_trainer;
+
+typedef enum shim_grad_clip { SHIM_CLIP_NONE = 0, SHIM_CLIP_VALUE = 1, SHIM_CLIP_NORM = 2 } shim_grad_clip;
+
+typedef struct shim_ti_config {
+  int64_t first_row, n_rows;     /* the placeholder rows; must lie inside the vocabulary */
+  shim_scheduler_config noise;   /* DDPMScheduler.from_config: betas for add_noise / velocity */
+  int v_prediction;              /* target: 0 the noise (epsilon), 1 the velocity (v-prediction) */
+  int clip_skip;                 /* text encoder output as in shim_txt2img (0/1: last layer) */
+  double beta1, beta2, eps, weight_decay; /* torch.optim.AdamW (amsgrad off) on the rows */
+  int grad_checkpointing;        /* recompute UNet blocks in the backward pass (less memory) */
+  int loss_scaling;              /* fp16 UNet: dynamic loss scaling as torch's GradScaler
+                                    (init 65536, x2 every 2000 good steps, /2 and skip on inf) */
+} shim_ti_config;
+
+/* Makes a trainer over `text` and `unet` (not owned; they must outlive it). The current rows
+ * of the placeholder range are the starting point (set them first with
+ * shim_clip_text_set_token_rows). The optimizer state starts at zero, step 0. */
+int shim_ti_trainer_new(shim_clip_text *text, shim_unet *unet, const shim_ti_config *cfg, shim_ti_trainer **out,
+                        shim_err *err);
+void shim_ti_trainer_free(shim_ti_trainer *t);
+
+/* One micro-batch, forward and backward: noisy = add_noise(latents, noise, t);
+ * loss = mean((unet(noisy, t, text(ids)) - target)^2) over all elements; adds
+ * grad_scale * d loss / d rows to the accumulated gradient (grad_scale = 1 / accumulation
+ * steps). latents and noise are float32 [B, C, lat_h, lat_w] (latents already multiplied by the
+ * VAE's scaling factor), timesteps int64 [B] in [0, num_train_timesteps), ids int64
+ * [B, seq_len]. Writes the loss (float64 of the float32 value) through *loss. A non-finite loss
+ * is still reported (the caller decides), its gradient is not accumulated. */
+int shim_ti_accumulate(shim_ti_trainer *t, const float *latents, int B, int lat_h, int lat_w, const float *noise,
+                       const int64_t *timesteps, const int64_t *ids, int seq_len, double grad_scale, double *loss,
+                       shim_err *err);
+
+/* The accumulated gradient [n_rows, dim] float32 (dim = the text encoder's hidden size). */
+int shim_ti_grad(const shim_ti_trainer *t, float *out, shim_err *err);
+
+/* Clips the accumulated gradient (by value: clamp to +-clip_value; by norm: torch's
+ * clip_grad_norm_ with max_norm clip_value), takes one AdamW step at `lr`, zeroes the gradient
+ * and writes the rows back into the text encoder. *grad_norm (may be NULL) gets the L2 norm
+ * before clipping. With loss scaling, a non-finite gradient skips the step and sets *skipped
+ * (may be NULL) to 1; otherwise a non-finite gradient is SHIM_E_INVALID. */
+int shim_ti_step(shim_ti_trainer *t, double lr, shim_grad_clip clip, double clip_value, double *grad_norm,
+                 int *skipped, shim_err *err);
+
+/* The complete training state, for checkpoints: rows, AdamW's exp_avg and exp_avg_sq (each
+ * [n_rows, dim] float32), the optimizer step count and the loss scale (1 without scaling).
+ * Restoring it with shim_ti_set_state (which also writes the rows into the text encoder)
+ * continues bit-identically on the CPU. */
+int shim_ti_get_state(const shim_ti_trainer *t, float *rows, float *exp_avg, float *exp_avg_sq, int64_t *step,
+                      double *loss_scale, shim_err *err);
+int shim_ti_set_state(shim_ti_trainer *t, const float *rows, const float *exp_avg, const float *exp_avg_sq,
+                      int64_t step, double loss_scale, shim_err *err);
+
+/* ---- classifier (ResNet-18) and augmentation ---- */
+
+/* torchvision.models.resnet18 (0.14) with a `num_classes`-way fc, in train mode (BatchNorm on
+ * batch statistics, updating running_mean/var with momentum 0.1) or eval mode. */
+
+typedef struct shim_resnet shim_resnet;
+
+typedef struct shim_resnet_config {
+  int num_classes;   /* 2 for csPCa */
+  uint64_t seed;     /* torchvision's initialisation of what the weights do not provide */
+} shim_resnet_config;
+
+/* Builds the network from a torchvision-layout state dict ("conv1.weight", "bn1.running_mean",
+ * "layer1.0.conv1.weight", ..., "fc.weight"; "*.num_batches_tracked" accepted) or, with n = 0,
+ * from torchvision's random initialisation. An ImageNet checkpoint's 1000-way fc (any fc whose
+ * shape is not [num_classes, 512]) is replaced by a freshly initialised one, as fine-tuning does;
+ * any other missing, mis-shaped or unknown tensor is SHIM_E_INVALID naming it. */
+int shim_resnet_new(const shim_resnet_config *cfg, const shim_tensor_view *weights, size_t n, const shim_exec *exec,
+                    shim_resnet **out, shim_err *err);
+void shim_resnet_free(shim_resnet *m);
+
+/* Logits [B, num_classes] float32 of images [B, 3, H, W] float32 (already normalised).
+ * train != 0: train-mode BatchNorm (statistics updated, no gradient kept); 0: eval mode. */
+int shim_resnet_forward(shim_resnet *m, const float *images, int B, int H, int W, int train, float *logits,
+                        shim_err *err);
+
+typedef struct shim_resnet_opt_config {
+  char optimizer[16];   /* "adam" | "adamw" | "sgd" */
+  double lr, weight_decay, beta1, beta2, eps, momentum;
+} shim_resnet_opt_config;
+
+/* Sets (or replaces, resetting its state) the optimizer over all parameters. */
+int shim_resnet_set_optimizer(shim_resnet *m, const shim_resnet_opt_config *cfg, shim_err *err);
+
+/* One train-mode step on a batch: cross-entropy of the logits against labels int64 [B], backward,
+ * optimizer step at `lr` (overrides the configured rate, for schedules). Writes the loss. */
+int shim_resnet_train_step(shim_resnet *m, const float *images, const int64_t *labels, int B, int H, int W,
+                           double lr, double *loss, shim_err *err);
+
+/* The state dict (parameters and buffers, torchvision names, float32; num_batches_tracked as
+ * int64) for checkpoints: shim_resnet_state_count tensors; entry i's name, shape and data.
+ * data NULL queries the shape only. set_state loads a full state dict back (exact). */
+size_t shim_resnet_state_count(const shim_resnet *m);
+int shim_resnet_state_get(const shim_resnet *m, size_t i, const char **name, shim_dtype *dtype, int *ndim,
+                          int64_t shape[SHIM_MAX_DIMS], void *data, shim_err *err);
+int shim_resnet_set_state(shim_resnet *m, const shim_tensor_view *weights, size_t n, shim_err *err);
+
+/* The paper's "heavy" augmentation (albumentations-style), each operation with its probability
+ * and range; applied to a batch on the model's device, seeded: the same seed gives the same
+ * output for the same input. Images are float32 [B, 3, H, W] in [0, 1], output in [0, 1]. */
+typedef struct shim_augment_config {
+  double hflip_p;
+  double noise_p, noise_var_min, noise_var_max;              /* GaussNoise (variance, on [0,1] images) */
+  double gamma_p, gamma_min, gamma_max;                      /* RandomGamma (gamma exponents, e.g. 0.8..1.2) */
+  double ssr_p, shift_limit, scale_limit, rotate_limit_deg;  /* ShiftScaleRotate (0.1, 0.2, 45) */
+  double bc_p, brightness_limit, contrast_limit;             /* RandomBrightnessContrast */
+  double distort_p, distort_limit, shift_distort_limit;      /* OpticalDistortion */
+  double channel_dropout_p;                                  /* ChannelDropout: one channel zeroed */
+} shim_augment_config;
+
+/* The paper's settings (probabilities and ranges named in the issue). */
+void shim_augment_config_paper(shim_augment_config *c);
+
+int shim_augment(const shim_augment_config *cfg, const char *device, const float *in, int B, int H, int W,
+                 uint64_t seed, float *out, shim_err *err);
 
 #ifdef __cplusplus
 }
