@@ -7,8 +7,14 @@
 extern const stage_kind toy_data_stage;
 extern const stage_kind toy_fit_stage;
 extern const stage_kind toy_eval_stage;
+extern const stage_kind data_stage;
+extern const stage_kind classify_stage;
+extern const stage_kind evaluate_stage;
+extern const stage_kind embed_stage;
+extern const stage_kind generate_stage;
 
-static const stage_kind *const kinds[] = {&toy_data_stage, &toy_fit_stage, &toy_eval_stage, NULL};
+static const stage_kind *const kinds[] = {&toy_data_stage, &toy_fit_stage, &toy_eval_stage, &data_stage,
+                                          &embed_stage,    &generate_stage, &classify_stage, &evaluate_stage, NULL};
 
 const stage_kind *const *stage_kinds(void) { return kinds; }
 

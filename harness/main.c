@@ -20,6 +20,10 @@ static const char usage[] =
     "  run-stage RESULTS_DIR STAGE_ID run one stage by its identity (for cluster jobs)\n"
     "  stats FILE.csv --label C --score C  AUC with DeLong and bootstrap intervals, paired tests\n"
     "  generate --model DIR --prompt T --out DIR  text-to-image with a Stable Diffusion folder\n"
+    "  embedding info|convert FILE    inspect or convert a textual-inversion embedding file\n"
+    "  prepare phantom|picai ...      make a dataset (simulated phantom set, or PI-CAI slices)\n"
+    "  train-embedding --model DIR --images DIR --token T --out DIR  textual inversion of one embedding\n"
+    "  predict --classifier W --images DIR --out F  score PNGs with a classifier checkpoint\n"
     "  info                           versions, threads, devices and a libtorch self-test\n"
     "  stages                         the stage kinds this build knows\n"
     "  help [COMMAND]                 this text, or a command's\n"
@@ -43,7 +47,10 @@ static int cmd_stages(int argc, char **argv) {
 
 static const command commands[] = {
     {"run", cmd_run},       {"plan", cmd_plan},           {"validate", cmd_validate}, {"status", cmd_status},
-    {"run-stage", cmd_run_stage}, {"info", cmd_info}, {"stages", cmd_stages},      {"stats", cmd_stats},  {"generate", cmd_generate},
+    {"run-stage", cmd_run_stage}, {"info", cmd_info}, {"stages", cmd_stages},      {"stats", cmd_stats},  {"generate", cmd_generate}, {"embedding", cmd_embedding},
+    {"prepare", cmd_prepare},
+    {"train-embedding", cmd_train_embedding},
+    {"predict", cmd_predict},
     {NULL, NULL}};
 
 int main(int argc, char **argv) {

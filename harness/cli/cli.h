@@ -70,5 +70,11 @@ int cmd_run_stage(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_embedding(int argc, char **argv);
+int cmd_train_embedding(int argc, char **argv);
+int cmd_prepare(int argc, char **argv);
+/* `harness prepare picai ...` (argv[0] = "picai"); cmd_prepare_picai.c. */
+int cmd_prepare_picai(int argc, char **argv);
 
+int cmd_predict(int argc, char **argv);
 #endif

@@ -217,11 +217,7 @@ static float *read_latents(const char *path, int64_t B, int64_t C, int64_t h, in
 
 /* Tokenizes `text` (multi-vector placeholders expanded) into n_rows identical rows. */
 static int tokenize_rows(const sd_model *m, const char *text, int seq_len, int64_t *rows, int n_rows, herr *e) {
-  size_t n_real;
-  char *expanded = sd_model_expand_prompt(m, text, e);
-  int rc = expanded ? tok_clip_encode(m->tokenizer, expanded, rows, (size_t)seq_len, &n_real, e) : -1;
-  free(expanded);
-  if (rc) return herr_prefix(e, "prompt '%s'", text);
+  if (sd_model_tokenize(m, text, rows, e)) return -1;
   for (int r = 1; r < n_rows; r++) memcpy(rows + (size_t)r * seq_len, rows, (size_t)seq_len * sizeof *rows);
   return 0;
 }

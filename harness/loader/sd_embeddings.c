@@ -9,35 +9,46 @@
 #include "harness/model/embedding_file.h"
 #include "harness/util/strbuf.h"
 
-static int add_vectors(sd_model *m, const char *path, const emb_vectors *v, herr *e) {
+int sd_model_add_token_rows(sd_model *m, const char *token, int64_t n_vectors, int64_t dim, const float *rows,
+                            int64_t *first_id, herr *e) {
   int hidden = shim_clip_text_hidden_size(m->text_encoder);
-  if (v->dim != hidden)
-    return herr_set(e, "%s: embedding '%s' has vectors of width %lld, but this model's text encoder has %d "
+  if (dim != hidden)
+    return herr_set(e, "embedding '%s' has vectors of width %lld, but this model's text encoder has %d "
                        "(an embedding trained for %s?)",
-                    path, v->token, (long long)v->dim, hidden, v->dim == 768 ? "SD 1.x" : v->dim == 1024 ? "SD 2.x" : "another model");
+                    token, (long long)dim, hidden, dim == 768 ? "SD 1.x" : dim == 1024 ? "SD 2.x" : "another model");
   char **tokens = NULL;
-  if (emb_placeholder_tokens(v->token, v->n_vectors, &tokens, e)) return herr_prefix(e, "%s", path);
+  if (emb_placeholder_tokens(token, n_vectors, &tokens, e)) return -1;
   int rc = 0;
-  for (int64_t i = 0; i < v->n_vectors && !rc; i++) {
+  for (int64_t i = 0; i < n_vectors && !rc; i++) {
     if (tok_clip_token_id(m->tokenizer, tokens[i]) >= 0)
-      rc = herr_set(e, "%s: token '%s' is already in the tokenizer (loaded twice, or clashing with a word); rename "
+      rc = herr_set(e, "token '%s' is already in the tokenizer (loaded twice, or clashing with a word); rename "
                        "the embedding",
-                    path, tokens[i]);
+                    tokens[i]);
   }
-  for (int64_t i = 0; i < v->n_vectors && !rc; i++) {
+  for (int64_t i = 0; i < n_vectors && !rc; i++) {
     int64_t id;
     shim_err se;
     if (tok_clip_add_token(m->tokenizer, tokens[i], &id, e)) {
-      rc = herr_prefix(e, "%s", path);
+      rc = -1;
     } else if (id >= shim_clip_text_vocab_size(m->text_encoder) &&
                shim_clip_text_resize_vocab(m->text_encoder, id + 1, &se)) {
-      rc = herr_set(e, "%s: %s", path, se.msg);
-    } else if (shim_clip_text_set_token_rows(m->text_encoder, id, 1, v->data + i * v->dim, &se)) {
-      rc = herr_set(e, "%s: %s", path, se.msg);
+      rc = herr_set(e, "%s", se.msg);
+    } else if (rows && shim_clip_text_set_token_rows(m->text_encoder, id, 1, rows + i * dim, &se)) {
+      rc = herr_set(e, "%s", se.msg);
+    } else if (i == 0 && first_id) {
+      *first_id = id;
+    } else if (first_id && id != *first_id + i) {
+      rc = herr_set(e, "token '%s' got id %lld, not the next after %lld (ids must be consecutive)", tokens[i],
+                    (long long)id, (long long)(*first_id + i - 1));
     }
   }
-  emb_tokens_free(tokens, v->n_vectors);
+  emb_tokens_free(tokens, n_vectors);
   return rc;
+}
+
+static int add_vectors(sd_model *m, const char *path, const emb_vectors *v, herr *e) {
+  if (sd_model_add_token_rows(m, v->token, v->n_vectors, v->dim, v->data, NULL, e)) return herr_prefix(e, "%s", path);
+  return 0;
 }
 
 int sd_model_add_embedding(sd_model *m, const char *path, herr *e) {
@@ -99,4 +110,12 @@ char *sd_model_expand_prompt(const sd_model *m, const char *prompt, herr *e) {
   free(ids);
   if (!out) herr_set(e, "out of memory");
   return out;
+}
+
+int sd_model_tokenize(const sd_model *m, const char *text, int64_t *ids, herr *e) {
+  size_t n_real;
+  char *expanded = sd_model_expand_prompt(m, text, e);
+  int rc = expanded ? tok_clip_encode(m->tokenizer, expanded, ids, (size_t)m->seq_len, &n_real, e) : -1;
+  free(expanded);
+  return rc ? herr_prefix(e, "prompt '%s'", text) : 0;
 }

@@ -34,6 +34,17 @@ void sd_model_free(sd_model *m);
  * width other than the text encoder's is an error naming the file. */
 int sd_model_add_embedding(sd_model *m, const char *path, herr *e);
 
+/* Adds the placeholder tokens of an n-vector embedding ("<t>", "<t>_1", …; see
+ * emb_placeholder_tokens) to the tokenizer and their rows [n_vectors, dim] to the text encoder
+ * (rows NULL: zero rows, for training to fill). The ids are consecutive; *first_id (may be NULL)
+ * gets the first. Errors as sd_model_add_embedding, without the file name. */
+int sd_model_add_token_rows(sd_model *m, const char *token, int64_t n_vectors, int64_t dim, const float *rows,
+                            int64_t *first_id, herr *e);
+
+/* Tokenizes a prompt for the text encoder: placeholders expanded (sd_model_expand_prompt), BOS,
+ * EOS and padding to m->seq_len ids, truncated as the pipelines do. */
+int sd_model_tokenize(const sd_model *m, const char *text, int64_t *ids, herr *e);
+
 /* diffusers' maybe_convert_prompt: every multi-vector placeholder "<t>" in `prompt` becomes
  * "<t> <t>_1 … <t>_{n-1}", so that all its vectors reach the text encoder. Caller frees. */
 char *sd_model_expand_prompt(const sd_model *m, const char *prompt, herr *e);

@@ -41,6 +41,7 @@ struct stage_ctx {
   const cfg_node *config;
   store_writer *store;
   char *artifact_dir;
+  char *resume_dir;
   char label[PLAN_ID_MAX + 64];
   size_t ndeps;
   const char **roles;
@@ -56,6 +57,7 @@ int stage_threads(const stage_ctx *c) { return c->opts->threads; }
 const char *stage_device(const stage_ctx *c) { return c->opts->device ? c->opts->device : "cpu"; }
 store_writer *stage_store(stage_ctx *c) { return c->store; }
 const char *stage_artifact_dir(stage_ctx *c) { return c->artifact_dir; }
+const char *stage_resume_dir(stage_ctx *c) { return c->resume_dir; }
 bool stage_cancelled(const stage_ctx *c) { return runner_interrupted != 0; }
 
 static long dep_index(const stage_ctx *c, const char *role, herr *e) {
@@ -127,6 +129,7 @@ static void ctx_release(stage_ctx *c) {
   free(c->dep_dirs);
   free(c->roles);
   free(c->artifact_dir);
+  free(c->resume_dir);
 }
 
 /* A failed attempt leaves its message in events.log and failed.json (best effort: the
@@ -176,6 +179,7 @@ static exec_result attempt(const char *results_dir, const char *id, const cfg_no
   sb_appendf(&work, "%s/work.%ld", dir, (long)getpid());
   char *work_dir = sb_take(&work);
   c.artifact_dir = fs_join(work_dir, "artifacts");
+  c.resume_dir = fs_join(dir, "resume");
   char *h5_tmp = fs_join(work_dir, "stage.h5");
   if (fs_mkdir_p(c.artifact_dir, e)) goto cleanup;
 
@@ -221,6 +225,7 @@ static exec_result attempt(const char *results_dir, const char *id, const cfg_no
   if (rc == 0) rc = fs_rename_durable(c.artifact_dir, final_art, e);
   if (rc == 0) rc = fs_rename_durable(h5_tmp, final_h5, e);
   if (rc == 0) unlink(failed);
+  if (rc == 0) fs_remove_tree(c.resume_dir, NULL); /* the checkpoints served their purpose */
   free(final_art);
   free(final_h5);
   free(failed);

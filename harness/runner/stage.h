@@ -72,6 +72,10 @@ store_writer *stage_store(stage_ctx *ctx);
 /* A directory for large outputs (images, checkpoints); it becomes the stage's artifacts/
  * folder when the stage completes, and is discarded if it does not. */
 const char *stage_artifact_dir(stage_ctx *ctx);
+/* A directory that survives a failed or killed attempt (RESULTS/stages/<id>/resume, not created
+ * until the stage makes it): long stages keep checkpoints there and resume from them; the runner
+ * removes it once the stage completes. Its contents are valid for this identity only. */
+const char *stage_resume_dir(stage_ctx *ctx);
 /* The completed upstream stage registered under `role`: its results (owned by ctx, closed
  * after run) and its directory (for its artifacts/). */
 store_reader *stage_dep_store(stage_ctx *ctx, const char *role, herr *e);

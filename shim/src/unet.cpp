@@ -8,6 +8,7 @@
 
 #include "guard.hpp"
 #include "nn_common.hpp"
+#include "ti_checkpoint.hpp"
 #include "unet_blocks.hpp"
 #include "weights.hpp"
 
@@ -161,8 +162,12 @@ void check_inputs(const shim_unet &u, const torch::Tensor &x, const torch::Tenso
 torch::Device unet_device(const shim_unet *u) { return u->device; }
 torch::ScalarType unet_dtype(const shim_unet *u) { return u->dtype; }
 
-torch::Tensor unet_forward_taps(shim_unet *u, const torch::Tensor &x_in, const torch::Tensor &t_in,
-                                const torch::Tensor &ctx_in, std::map<std::string, torch::Tensor> *taps) {
+namespace {
+
+// With `ckpt`, every down, mid and up block runs through checkpoint() (textual inversion's
+// grad_checkpointing): its activations are recomputed in the backward pass instead of kept.
+torch::Tensor forward_impl(shim_unet *u, const torch::Tensor &x_in, const torch::Tensor &t_in,
+                           const torch::Tensor &ctx_in, std::map<std::string, torch::Tensor> *taps, bool ckpt) {
   check_inputs(*u, x_in, t_in, ctx_in);
   const shim_unet_config &c = u->cfg;
   auto tap = [&](const std::string &name, const torch::Tensor &v) {
@@ -189,11 +194,33 @@ torch::Tensor unet_forward_taps(shim_unet *u, const torch::Tensor &x_in, const t
   tap("conv_in", h);
   std::vector<torch::Tensor> skips{h};
   for (size_t i = 0; i < u->down_blocks.size(); i++) {
-    h = u->down_blocks[i].forward(h, emb, ctx, skips);
+    if (ckpt) {
+      // The block's outputs are {h, its new skips...}; the closure keeps no tensor of its own.
+      const down_block *db = &u->down_blocks[i];
+      auto out = checkpoint(
+          [db](const torch::autograd::variable_list &in) {
+            std::vector<torch::Tensor> sk;
+            torch::autograd::variable_list r{db->forward(in[0], in[1], in[2], sk)};
+            r.insert(r.end(), sk.begin(), sk.end());
+            return r;
+          },
+          {h, emb, ctx});
+      h = out[0];
+      skips.insert(skips.end(), out.begin() + 1, out.end());
+    } else {
+      h = u->down_blocks[i].forward(h, emb, ctx, skips);
+    }
     tap("down_blocks." + std::to_string(i), h);
   }
   if (u->has_mid) {
-    h = u->mid.forward(h, emb, ctx);
+    if (ckpt) {
+      const mid_block *mb = &u->mid;
+      h = checkpoint([mb](const torch::autograd::variable_list &in) -> torch::autograd::variable_list {
+            return {mb->forward(in[0], in[1], in[2])};
+          }, {h, emb, ctx})[0];
+    } else {
+      h = u->mid.forward(h, emb, ctx);
+    }
     tap("mid_block", h);
   }
   int64_t up_h = 0, up_w = 0;
@@ -206,11 +233,35 @@ torch::Tensor unet_forward_taps(shim_unet *u, const torch::Tensor &x_in, const t
       up_h = next_skip.size(2);
       up_w = next_skip.size(3);
     }
-    h = ub.forward(h, skips, emb, ctx, up_h, up_w);
+    if (ckpt && skips.size() >= n_res) {
+      // Inputs {h, temb, ctx, the skips this block pops (in stack order)}.
+      torch::autograd::variable_list in{h, emb, ctx};
+      in.insert(in.end(), skips.end() - static_cast<std::ptrdiff_t>(n_res), skips.end());
+      skips.resize(skips.size() - n_res);
+      const up_block *ubp = &ub;
+      h = checkpoint([ubp, up_h, up_w](const torch::autograd::variable_list &v) -> torch::autograd::variable_list {
+            std::vector<torch::Tensor> sk(v.begin() + 3, v.end());
+            return {ubp->forward(v[0], sk, v[1], v[2], up_h, up_w)};
+          }, in)[0];
+    } else {
+      h = ub.forward(h, skips, emb, ctx, up_h, up_w);
+    }
     tap("up_blocks." + std::to_string(i), h);
   }
   h = apply_activation(u->act, u->conv_norm_out.forward(h));
   return u->conv_out.forward(h);
+}
+
+}  // namespace
+
+torch::Tensor unet_forward_taps(shim_unet *u, const torch::Tensor &x, const torch::Tensor &t,
+                                const torch::Tensor &ctx, std::map<std::string, torch::Tensor> *taps) {
+  return forward_impl(u, x, t, ctx, taps, false);
+}
+
+torch::Tensor unet_forward_checkpointed(shim_unet *u, const torch::Tensor &x, const torch::Tensor &t,
+                                        const torch::Tensor &ctx) {
+  return forward_impl(u, x, t, ctx, nullptr, true);
 }
 
 torch::Tensor unet_forward(shim_unet *u, const torch::Tensor &x, const torch::Tensor &t, const torch::Tensor &ctx) {

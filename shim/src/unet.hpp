@@ -22,6 +22,11 @@ torch::Tensor unet_forward(shim_unet *u, const torch::Tensor &x, const torch::Te
 torch::Tensor unet_forward_taps(shim_unet *u, const torch::Tensor &x, const torch::Tensor &t,
                                 const torch::Tensor &ctx, std::map<std::string, torch::Tensor> *taps);
 
+// unet_forward with gradient checkpointing: each down, mid and up block keeps only its inputs
+// and is recomputed in the backward pass (same result, less memory; textual inversion).
+torch::Tensor unet_forward_checkpointed(shim_unet *u, const torch::Tensor &x, const torch::Tensor &t,
+                                        const torch::Tensor &ctx);
+
 torch::Device unet_device(const shim_unet *u);
 torch::ScalarType unet_dtype(const shim_unet *u);
 
