@@ -12,9 +12,15 @@ extern const stage_kind classify_stage;
 extern const stage_kind evaluate_stage;
 extern const stage_kind embed_stage;
 extern const stage_kind generate_stage;
+extern const stage_kind pretrain_corpus_stage;
+extern const stage_kind pretrain_vae_stage;
+extern const stage_kind pretrain_denoiser_stage;
+extern const stage_kind pretrain_export_stage;
 
 static const stage_kind *const kinds[] = {&toy_data_stage, &toy_fit_stage, &toy_eval_stage, &data_stage,
-                                          &embed_stage,    &generate_stage, &classify_stage, &evaluate_stage, NULL};
+                                          &embed_stage,    &generate_stage, &classify_stage, &evaluate_stage,
+                                          &pretrain_corpus_stage, &pretrain_vae_stage, &pretrain_denoiser_stage,
+                                          &pretrain_export_stage, NULL};
 
 const stage_kind *const *stage_kinds(void) { return kinds; }
 

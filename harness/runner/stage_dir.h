@@ -5,7 +5,8 @@
  *   artifacts/   large outputs, moved into place just before stage.h5
  *   failed.json  the last failure's message, removed when a later attempt succeeds
  *   lock         locked (an OFD lock) by the process running it; the kernel drops it when that dies
- *   work.<pid>/  an attempt in progress; a later attempt removes stale ones */
+ *   work.<pid>/  an attempt in progress; a later attempt removes stale ones
+ *   resume/      checkpoints a long stage keeps across attempts (stage_resume_dir); removed on completion */
 #ifndef MDH_STAGE_DIR_H
 #define MDH_STAGE_DIR_H
 

@@ -585,6 +585,86 @@ void shim_augment_config_paper(shim_augment_config *c);
 int shim_augment(const shim_augment_config *cfg, const char *device, const float *in, int B, int H, int W,
                  uint64_t seed, float *out, shim_err *err);
 
+/* ---- full training (pretraining the tiny model) ---- */
+
+/* Trains every parameter of the models, as the embedded tiny model's recipe does
+ * (configs/pretrain_tiny.yaml): first the VAE alone (reconstruction + KL), then the text encoder
+ * and the UNet together on the frozen VAE's latents (epsilon MSE). Models start from given
+ * weights or from the reference libraries' default initialisation (seeded); one AdamW (torch
+ * 1.13's, per tensor) runs over all their parameters. Noise, timesteps, captions (and their
+ * dropout) and batches come from the caller, so a run is reproducible and resumable from the
+ * state (every parameter and its AdamW moments, by the state-dict names shim_*_new load). */
+
+typedef struct shim_pretrain shim_pretrain;
+
+typedef struct shim_pretrain_opt {
+  double beta1, beta2, eps, weight_decay; /* torch.optim.AdamW over all parameters */
+  double max_grad_norm;                   /* clip_grad_norm_ over all parameters together; <= 0: none */
+} shim_pretrain_opt;
+
+/* VAE phase: an AutoencoderKL from `cfg` and weights (as shim_vae_new), or with n = 0 freshly
+ * initialised as diffusers does (torch's default init of every conv and linear, norms 1 / 0),
+ * from init_seed. Freed with shim_pretrain_free. */
+int shim_pretrain_vae_new(const shim_vae_config *cfg, const shim_tensor_view *weights, size_t n, uint64_t init_seed,
+                          const shim_pretrain_opt *opt, const shim_exec *exec, shim_pretrain **out, shim_err *err);
+
+/* Denoiser phase: a text encoder and a UNet, each from its weights or, with its n = 0,
+ * initialised (transformers' CLIPTextModel _init_weights for the text encoder, torch defaults for
+ * the UNet) from init_seed. `noise` gives DDPMScheduler.from_config's betas for add_noise. */
+int shim_pretrain_denoiser_new(const shim_clip_text_config *text_cfg, const shim_tensor_view *text_weights,
+                               size_t text_n, const shim_unet_config *unet_cfg, const shim_tensor_view *unet_weights,
+                               size_t unet_n, const shim_scheduler_config *noise, uint64_t init_seed,
+                               const shim_pretrain_opt *opt, const shim_exec *exec, shim_pretrain **out,
+                               shim_err *err);
+void shim_pretrain_free(shim_pretrain *p);
+
+/* The models being trained (owned by p, valid until shim_pretrain_free; NULL when the phase has
+ * none), for encoding, previews and sampling between steps with the calls above. */
+shim_vae *shim_pretrain_vae(shim_pretrain *p);
+shim_clip_text *shim_pretrain_text(shim_pretrain *p);
+shim_unet *shim_pretrain_unet(shim_pretrain *p);
+
+typedef struct shim_pretrain_losses {
+  double loss;      /* what was minimised */
+  double rec, kl;   /* VAE: mean squared reconstruction error, mean KL per latent element */
+  double grad_norm; /* L2 norm of all gradients before clipping */
+} shim_pretrain_losses;
+
+/* One VAE step: posterior of images [B, in_channels, H, W] float32 in [-1, 1],
+ * z = mean + exp(logvar / 2) * noise (noise [B, latent_channels, h, w] float32, N(0,1)),
+ * loss = mean((decode(z) - images)^2) + kl_weight * mean(0.5 (mean^2 + var - 1 - logvar)),
+ * backward, clipping, one AdamW step at lr. A non-finite loss is SHIM_E_INVALID (nothing changes). */
+int shim_pretrain_vae_step(shim_pretrain *p, const float *images, int B, int H, int W, const float *noise,
+                           double kl_weight, double lr, shim_pretrain_losses *out, shim_err *err);
+
+/* One denoiser step: noisy = add_noise(latents, noise, t); loss = mean((unet(noisy, t,
+ * text(ids)) - noise)^2) (epsilon prediction), backward through the UNet and the whole text
+ * encoder, clipping, one AdamW step at lr. latents and noise float32 [B, C, lat_h, lat_w]
+ * (latents already multiplied by the VAE's scaling factor), timesteps int64 [B], ids int64
+ * [B, seq_len] (the caller puts the empty caption in for classifier-free-guidance dropout). */
+int shim_pretrain_denoiser_step(shim_pretrain *p, const float *latents, int B, int lat_h, int lat_w,
+                                const float *noise, const int64_t *timesteps, const int64_t *ids, int seq_len,
+                                double lr, shim_pretrain_losses *out, shim_err *err);
+
+typedef enum shim_pretrain_role {
+  SHIM_PT_PARAM = 0, SHIM_PT_EXP_AVG = 1, SHIM_PT_EXP_AVG_SQ = 2
+} shim_pretrain_role;
+
+/* The trained tensors, in a fixed order: entry i's component ("vae", "text_encoder", "unet"),
+ * its state-dict key exactly as shim_vae_new / shim_clip_text_new / shim_unet_new load it, and
+ * its shape. The strings live as long as p. */
+size_t shim_pretrain_count(const shim_pretrain *p);
+int shim_pretrain_info(const shim_pretrain *p, size_t i, const char **component, const char **name, int *ndim,
+                       int64_t shape[SHIM_MAX_DIMS], shim_err *err);
+/* Copies entry i's parameter or AdamW moment out, converted to dtype (SHIM_F32, SHIM_F16 or
+ * SHIM_BF16), into data[numel]; set replaces it from float32 data (checkpoint resume). */
+int shim_pretrain_get(const shim_pretrain *p, size_t i, shim_pretrain_role role, shim_dtype dtype, void *data,
+                      shim_err *err);
+int shim_pretrain_set(shim_pretrain *p, size_t i, shim_pretrain_role role, const float *data, shim_err *err);
+/* Optimizer steps taken (AdamW's bias correction); set it when restoring a checkpoint. */
+int64_t shim_pretrain_steps(const shim_pretrain *p);
+int shim_pretrain_set_steps(shim_pretrain *p, int64_t steps, shim_err *err);
+
 #ifdef __cplusplus
 }
 #endif

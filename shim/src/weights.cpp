@@ -77,8 +77,20 @@ torch::Tensor weight_set::take_optional(const std::string &name, std::vector<int
   return take(name, std::move(shape));
 }
 
+namespace {
+thread_local weight_recorder *g_recorder = nullptr;
+}
+
+weight_recording::weight_recording(weight_recorder *rec) : prev_(g_recorder) { g_recorder = rec; }
+weight_recording::~weight_recording() { g_recorder = prev_; }
+
 torch::Tensor weight_set::take(const std::string &name, std::vector<int64_t> shape) {
   auto it = views_.find(name);
+  if (it == views_.end() && g_recorder && g_recorder->synthesize_missing) {
+    torch::Tensor t = torch::zeros(shape, torch::TensorOptions().dtype(dtype_).device(device_));
+    g_recorder->taken.emplace_back(name, t);
+    return t;
+  }
   if (it == views_.end())
     throw invalid_input(what_ + ": weight '" + name + "' is missing (expected shape " + shape_str(shape) + ")");
   const shim_tensor_view &v = *it->second;
@@ -90,7 +102,9 @@ torch::Tensor weight_set::take(const std::string &name, std::vector<int64_t> sha
     throw invalid_input(what_ + ": weight '" + name + "' has dtype " + dtype_name(v.dtype) +
                         ", expected a floating-point type");
   taken_.insert(name);
-  return tensor_from_view(v).to(device_, dtype_);
+  torch::Tensor t = tensor_from_view(v).to(device_, dtype_);
+  if (g_recorder) g_recorder->taken.emplace_back(name, t);
+  return t;
 }
 
 void weight_set::check_all_taken() const {

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -50,5 +51,26 @@ class weight_set {
 
 // "[320, 4, 3, 3]"
 std::string shape_str(c10::IntArrayRef shape);
+
+// Pretraining needs every tensor a model holds, by name, and models made from a config alone.
+// While a weight_recording is alive on this thread, weight_set::take appends each tensor it
+// hands out (the model keeps that same tensor) to `taken`, and with synthesize_missing it hands
+// out zeros of the expected shape for names the views lack, to be initialised afterwards.
+// Without one, take behaves as before.
+struct weight_recorder {
+  bool synthesize_missing = false;
+  std::vector<std::pair<std::string, torch::Tensor>> taken;
+};
+
+class weight_recording {
+ public:
+  explicit weight_recording(weight_recorder *rec);
+  ~weight_recording();
+  weight_recording(const weight_recording &) = delete;
+  weight_recording &operator=(const weight_recording &) = delete;
+
+ private:
+  weight_recorder *prev_;
+};
 
 }  // namespace mdh
