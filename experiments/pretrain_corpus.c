@@ -79,7 +79,7 @@ static const char *const corpus_keys[] = {"pretrain.corpus", NULL};
 
 const stage_kind pretrain_corpus_stage = {
     .name = "pretrain_corpus",
-    .version = 1,
+    .version = 2, /* 2: "an orange" */
     .summary = "procedural captioned colour-image corpus for pretraining the tiny model",
     .section = "pretrain",
     .schema = &pretrain_section_schema,

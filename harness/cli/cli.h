@@ -9,6 +9,7 @@
 #include "harness/config/schema.h"
 #include "harness/progress/progress.h"
 #include "harness/runner/plan.h"
+#include "mdh_shim.h"
 
 /* Exit codes, documented in `harness --help`. */
 enum {
@@ -61,6 +62,10 @@ int cli_runtime_init(const cli_common *c, const char *config_device, char *devic
 int cli_parse_double(const char *cmd, const char *opt, const char *text, double lo, double hi, double *out);
 int cli_parse_int(const char *cmd, const char *opt, const char *text, long lo, long hi, int *out);
 int cli_parse_seed(const char *cmd, const char *opt, const char *text, uint64_t *out);
+
+/* The execution of a model on a resolved device: dtype "fp32" | "fp16" | "bf16", NULL for the
+ * default (fp16 on CUDA, fp32 on the CPU). Returns the dtype name in effect. */
+const char *cli_model_dtype(const char *device, const char *dtype, shim_exec *exec);
 
 int cmd_run(int argc, char **argv);
 int cmd_plan(int argc, char **argv);

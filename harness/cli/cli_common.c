@@ -201,3 +201,11 @@ void cli_args_free(cli_args *a) {
   free(a->pos);
   free(a->pos_argn);
 }
+
+const char *cli_model_dtype(const char *device, const char *dtype, shim_exec *exec) {
+  /* fp16 is the norm on CUDA; the CPU has no fast half-precision kernels in libtorch 1.13. */
+  const char *dt = dtype ? dtype : !strncmp(device, "cuda", 4) ? "fp16" : "fp32";
+  *exec = (shim_exec){.device = device,
+                      .dtype = !strcmp(dt, "fp16") ? SHIM_F16 : !strcmp(dt, "bf16") ? SHIM_BF16 : SHIM_F32};
+  return dt;
+}

@@ -241,9 +241,8 @@ int cmd_generate(int argc, char **argv) {
   char device[64];
   int threads;
   if (cli_runtime_init(&common, NULL, device, sizeof device, &threads)) goto done;
-  bool cuda = strncmp(device, "cuda", 4) == 0;
-  const char *dt = a.dtype ? a.dtype : cuda ? "fp16" : "fp32";
-  shim_exec exec = {.device = device, .dtype = !strcmp(dt, "fp16") ? SHIM_F16 : !strcmp(dt, "bf16") ? SHIM_BF16 : SHIM_F32};
+  shim_exec exec;
+  const char *dt = cli_model_dtype(device, a.dtype, &exec);
 
   status = EXIT_ERROR;
   if (sd_model_load(a.model, &exec, &m, &e)) {

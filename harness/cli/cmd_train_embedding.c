@@ -289,9 +289,8 @@ int cmd_train_embedding(int argc, char **argv) {
   char device[64];
   int threads;
   if (cli_runtime_init(&common, NULL, device, sizeof device, &threads)) return EXIT_USAGE;
-  bool cuda = strncmp(device, "cuda", 4) == 0;
-  const char *dt = a.dtype ? a.dtype : cuda ? "fp16" : "fp32";
-  shim_exec exec = {.device = device, .dtype = !strcmp(dt, "fp16") ? SHIM_F16 : !strcmp(dt, "bf16") ? SHIM_BF16 : SHIM_F32};
+  shim_exec exec;
+  const char *dt = cli_model_dtype(device, a.dtype, &exec);
   herr e = {{0}};
   sd_model *m = NULL;
   ti_image_set set = {0};

@@ -36,7 +36,7 @@ static void make_texture(rng *r, corpus_item *it) {
     case CORPUS_HSTRIPES: snprintf(it->caption, sizeof it->caption, "horizontal %s and %s stripes", a, b); break;
     case CORPUS_VSTRIPES: snprintf(it->caption, sizeof it->caption, "vertical %s and %s stripes", a, b); break;
     case CORPUS_CHECKER: snprintf(it->caption, sizeof it->caption, "a %s and %s checkerboard", a, b); break;
-    default: snprintf(it->caption, sizeof it->caption, "%s dots on a %s background", b, a); break;
+    default: snprintf(it->caption, sizeof it->caption, "%s dots on %s %s background", b, a[0] == 'o' ? "an" : "a", a); break;
   }
 }
 
@@ -79,10 +79,13 @@ static void make_objects(rng *r, corpus_item *it) {
   const int size_word = rng_uniform(r) < 0.5; /* the size is named in half the captions */
   const int with_bg = rng_uniform(r) < 0.65;
   char bgs[48] = "";
-  if (with_bg) snprintf(bgs, sizeof bgs, " on a %s background", colour_names[it->bg]);
-  snprintf(it->caption, sizeof it->caption, "%s %s%s %s%s%s%s", counts[it->n_objects],
-           size_word ? (it->small ? "small " : "large ") : "", colour_names[it->colour], shape_names[it->shape],
-           it->n_objects > 1 ? "s" : "", layouts[layout], bgs);
+  if (with_bg)
+    snprintf(bgs, sizeof bgs, " on %s %s background", colour_names[it->bg][0] == 'o' ? "an" : "a", colour_names[it->bg]);
+  const char *size = size_word ? (it->small ? "small " : "large ") : "";
+  /* "an orange circle", but "a large orange circle" */
+  const char *count = it->n_objects == 1 && !*size && colour_names[it->colour][0] == 'o' ? "an" : counts[it->n_objects];
+  snprintf(it->caption, sizeof it->caption, "%s %s%s %s%s%s%s", count, size, colour_names[it->colour],
+           shape_names[it->shape], it->n_objects > 1 ? "s" : "", layouts[layout], bgs);
 }
 
 void corpus_item_make(uint64_t seed, uint64_t index, corpus_item *out) {

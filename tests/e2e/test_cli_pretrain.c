@@ -66,7 +66,7 @@ static void captions_match_the_drawn_content(void **state) {
       mean_in_box(rgb, S, it.cx[0] - h, it.cy[0] - h / 2, it.cx[0] + h, it.cy[0] + h, m);
       expect_colour(m, it.colour);
       if (strstr(it.caption, "background")) {
-        snprintf(word, sizeof word, "on a %s background", corpus_colour_name(it.bg));
+        snprintf(word, sizeof word, " %s background", corpus_colour_name(it.bg));
         assert_non_null(strstr(it.caption, word));
       }
       if (strstr(it.caption, "on the left")) {
