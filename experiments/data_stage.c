@@ -155,6 +155,23 @@ int data_stage_dataset(stage_ctx *ctx, const char *role, ds_manifest *out, herr 
 
 static const char *const data_keys[] = {"data", NULL};
 
+/* A prepared dataset must be there before anything runs. */
+static int data_preflight(const cfg_node *config, const char *variant, herr *e) {
+  (void)variant;
+  const char *source, *dir;
+  if (cfg_str_at(config, "data.source", &source, e) || cfg_str_at(config, "data.dir", &dir, e)) return -1;
+  if (strcmp(source, "prepared")) return 0;
+  char *manifest = dir[0] ? fs_join(dir, "manifest.csv") : NULL;
+  bool ok = manifest && fs_exists(manifest);
+  free(manifest);
+  if (!ok)
+    return herr_set(e, "data.dir: no prepared dataset at '%s' (expected manifest.csv and dataset.json; make one "
+                       "with `harness prepare picai --images DIR --labels DIR --out DIR` and set data.dir or "
+                       "PICAI_DIR)",
+                    dir);
+  return 0;
+}
+
 const stage_kind data_stage = {
     .name = "data",
     .version = 1,
@@ -163,5 +180,6 @@ const stage_kind data_stage = {
     .schema = &data_section_schema,
     .keys = data_keys,
     .seeded = false,
+    .preflight = data_preflight,
     .run = data_run,
 };

@@ -123,10 +123,10 @@ int diffusion_class_variants(const cfg_node *point, char ***out, size_t *n, herr
 
 int diffusion_variant_label(const char *variant) { return !strcmp(variant, "pos") ? 1 : !strcmp(variant, "neg") ? 0 : -1; }
 
-int diffusion_load_model(stage_ctx *ctx, sd_model **out, herr *e) {
-  const cfg_node *c = stage_config(ctx);
-  const char *dir, *dtype;
-  if (cfg_str_at(c, "diffusion.model.dir", &dir, e) || cfg_str_at(c, "diffusion.model.dtype", &dtype, e)) return -1;
+int diffusion_preflight_model(const cfg_node *config, const char *variant, herr *e) {
+  (void)variant;
+  const char *dir;
+  if (cfg_str_at(config, "diffusion.model.dir", &dir, e)) return -1;
   char *index = fs_join(dir, "model_index.json");
   bool present = fs_exists(index);
   free(index);
@@ -135,6 +135,14 @@ int diffusion_load_model(stage_ctx *ctx, sd_model **out, herr *e) {
                        "model_index.json; for the paper, download stabilityai/stable-diffusion-2-base in diffusers "
                        "format with safetensors weights and set diffusion.model.dir or SD_MODEL_DIR)",
                     dir);
+  return 0;
+}
+
+int diffusion_load_model(stage_ctx *ctx, sd_model **out, herr *e) {
+  const cfg_node *c = stage_config(ctx);
+  const char *dir, *dtype;
+  if (diffusion_preflight_model(c, stage_variant(ctx), e)) return -1;
+  if (cfg_str_at(c, "diffusion.model.dir", &dir, e) || cfg_str_at(c, "diffusion.model.dtype", &dtype, e)) return -1;
   const char *device = stage_device(ctx);
   bool cuda = !strncmp(device, "cuda", 4);
   if (!strcmp(dtype, "auto")) dtype = cuda ? "fp16" : "fp32";

@@ -13,6 +13,9 @@ extern const sch_node diffusion_section_schema;
 int diffusion_class_variants(const cfg_node *point, char ***out, size_t *n, herr *e);
 int diffusion_variant_label(const char *variant);
 
+/* Preflight: the model folder exists (a diffusers folder with model_index.json). */
+int diffusion_preflight_model(const cfg_node *config, const char *variant, herr *e);
+
 /* Loads diffusion.model.dir on the stage's device in diffusion.model.dtype ("auto": fp16 on
  * CUDA, fp32 on the CPU). Errors say how to provide a missing model. */
 int diffusion_load_model(stage_ctx *ctx, sd_model **out, herr *e);

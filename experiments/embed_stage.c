@@ -209,6 +209,24 @@ static int embed_deps(const cfg_node *point, const char *variant, stage_dep **ou
   return 0;
 }
 
+/* The model, and with source: file the class's embedding file. */
+static int embed_preflight(const cfg_node *config, const char *variant, herr *e) {
+  herr model = {{0}};
+  int bad_model = diffusion_preflight_model(config, variant, &model);
+  const cfg_node *src = cfg_get(config, "diffusion.embed.source");
+  if (!src || !src->str || strcmp(src->str, "file")) return bad_model ? herr_set(e, "%s", model.msg) : 0;
+  char key[64];
+  snprintf(key, sizeof key, "diffusion.embed.files.%s", variant);
+  const char *path;
+  if (cfg_str_at(config, key, &path, e)) return -1;
+  if (!*path || !fs_exists(path))
+    /* Both problems at once (one per line), so one look at the message fixes the config. */
+    return herr_set(e, "%s: embedding file '%s' not found (diffusion.embed.source is 'file': give one .pt or "
+                       ".safetensors per class, e.g. the paper's released embeddings)%s%s",
+                    key, path, bad_model ? "\n" : "", bad_model ? model.msg : "");
+  return bad_model ? herr_set(e, "%s", model.msg) : 0;
+}
+
 static const char *const embed_keys[] = {"diffusion.model", "diffusion.embed.source", "diffusion.embed.train",
                                          "diffusion.embed.tokens.{variant}", "diffusion.embed.files.{variant}", NULL};
 static const char *const embed_runtime_keys[] = {"diffusion.embed.checkpoint_every", "diffusion.embed.preview_every",
@@ -225,5 +243,6 @@ const stage_kind embed_stage = {
     .seeded = false, /* diffusion.embed.train.seed instead: every point seed shares the embedding */
     .variants = diffusion_class_variants,
     .deps = embed_deps,
+    .preflight = embed_preflight,
     .run = embed_run,
 };

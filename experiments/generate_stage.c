@@ -144,5 +144,6 @@ const stage_kind generate_stage = {
     .seeded = false, /* diffusion.generate.seed instead: every point seed shares the images */
     .variants = diffusion_class_variants,
     .deps = generate_deps,
+    .preflight = diffusion_preflight_model,
     .run = generate_run,
 };

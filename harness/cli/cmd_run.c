@@ -71,8 +71,14 @@ int cmd_run(int argc, char **argv) {
       fprintf(stderr, "harness: %s: %zu point%s, %zu stage%s, %d thread%s on %s\n", p->name, p->npoints,
               p->npoints == 1 ? "" : "s", p->nstages, p->nstages == 1 ? "" : "s", threads, threads == 1 ? "" : "s",
               device);
-    runner_summary sum;
-    if (runner_prepare(p, results_dir, &e)) {
+    runner_summary sum = {0};
+    sch_report missing = {0};
+    if (plan_preflight(p, results_dir, &missing)) {
+      char *text = sch_report_text(&missing);
+      fprintf(stderr, "harness: %s: nothing was run, because:\n%s\n", p->name, text);
+      free(text);
+      status = EXIT_USAGE;
+    } else if (runner_prepare(p, results_dir, &e)) {
       fprintf(stderr, "harness: %s\n", e.msg);
       status = EXIT_ERROR;
     } else {
@@ -81,6 +87,7 @@ int cmd_run(int argc, char **argv) {
       if (r < 0) fprintf(stderr, "harness: %s\n", e.msg);
       status = sum.interrupted ? EXIT_INTERRUPTED : r < 0 ? EXIT_ERROR : r > 0 ? EXIT_STAGE_FAILED : EXIT_OK;
     }
+    sch_report_free(&missing);
     progress_free(prog);
   }
   free(results_dir);

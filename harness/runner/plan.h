@@ -50,6 +50,10 @@ void plan_free(plan *p);
  * its `runtime:` part)); the seed is the next 64 bits of the digest with the top bit cleared. */
 void plan_identity(const cfg_node *spec, const char *kind, char id[PLAN_ID_MAX], uint64_t *seed);
 
+/* Runs every planned stage kind's preflight check on the stages that are not complete in
+ * results_dir; each distinct problem is added to rep. Returns the number of problems. */
+size_t plan_preflight(const plan *p, const char *results_dir, sch_report *rep);
+
 /* Index of a stage by id, or -1. */
 long plan_find_stage(const plan *p, const char *id);
 

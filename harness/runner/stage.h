@@ -47,6 +47,11 @@ typedef struct stage_kind {
   int (*variants)(const cfg_node *point, char ***out, size_t *n, herr *e);
   /* Upstream stages of one instance. NULL: none. */
   int (*deps)(const cfg_node *point, const char *variant, stage_dep **out, size_t *n, herr *e);
+  /* Checks, before a run does any work, that what the stage needs from outside the results
+   * exists (a model folder, a prepared dataset, an embedding file), given the stage's declared
+   * config (`spec.config`). NULL: nothing to check. Returns 0, or -1 with e saying what is
+   * missing and how to provide it. */
+  int (*preflight)(const cfg_node *config, const char *variant, herr *e);
   /* Does the work. Writes results through stage_store(ctx); returns 0 or -1 with e set. */
   int (*run)(stage_ctx *ctx, herr *e);
 } stage_kind;
