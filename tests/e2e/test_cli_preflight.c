@@ -38,7 +38,34 @@ static void missing_inputs_stop_the_run_before_any_work(void **state) {
   free(dir);
 }
 
+/* The paper's configs are valid and plan the study's graph; run, they stop at the missing inputs. */
+static void paper_configs_validate_and_name_their_inputs(void **state) {
+  const char *const configs[] = {"configs/vector_sweep.yaml", "configs/paper_table.yaml",
+                                 "configs/released_embeddings.yaml"};
+  const char *const want[] = {"48 points, 662 unique stages", "2 points, 31 unique stages",
+                              "1 point, 21 unique stages"};
+  for (int i = 0; i < 3; i++) {
+    cli_result r = cli_run(MDH_SOURCE_DIR, (char *[]){"validate", (char *)configs[i], NULL});
+    if (r.status != 0 || !strstr(r.out, want[i])) fail_msg("%s: %d\n%s%s", configs[i], r.status, r.out, r.err);
+    cli_result_free(&r);
+  }
+  char *dir = make_tmp_dir();
+  char *cfg = fs_join(MDH_SOURCE_DIR, "configs/paper_table.yaml"), *res = fs_join(dir, "res");
+  setenv("SD_MODEL_DIR", "/nonexistent/sd2-base", 1);
+  cli_result r = cli_run(dir, (char *[]){"run", cfg, "--results", res, NULL});
+  unsetenv("SD_MODEL_DIR");
+  assert_int_equal(r.status, 2);
+  assert_non_null(strstr(r.err, "'/nonexistent/sd2-base'"));
+  assert_non_null(strstr(r.err, "PICAI_DIR"));
+  cli_result_free(&r);
+  free(cfg);
+  free(res);
+  fs_remove_tree(dir, NULL);
+  free(dir);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(paper_configs_validate_and_name_their_inputs),
     cmocka_unit_test(missing_inputs_stop_the_run_before_any_work),
 };
 MDH_TEST_MAIN(tests)
