@@ -81,7 +81,7 @@ static void prepare_refuses_bad_usage(void **state) {
       {{"prepare", "phantom", "--n", "2", "--seed", "1", "--out", "x", "--size", "8", NULL}, 2,
        "--size: phantom parameter size expects an integer in [16, 2048], got '8'"},
       {{"prepare", "phantom", "--n", "2", "--seed", "1", "--out", "x", "--lesion-t2w-min", "0.9", NULL}, 2,
-       "lesion_t2w_min = 0.9 is larger than lesion_t2w_max = 0.45"},
+       "lesion_t2w_min = 0.9 is larger than lesion_t2w_max = 0.5"},
       {{"prepare", "phantom", "--n", "2", "--seed", "1", "--out", "x", "--bogus", "1", NULL}, 2,
        "unknown option '--bogus'"},
       {{"prepare", "phantom", "--n", NULL}, 2, "option '--n' needs a value"},

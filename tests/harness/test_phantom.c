@@ -255,7 +255,7 @@ static void a_smaller_set_is_a_prefix_of_a_larger_one(void **state) {
   assert_string_equal(kind, "phantom");
   assert_non_null(strstr(params, "\"n\":3"));
   assert_non_null(strstr(params, "\"seed\":\"77\""));
-  assert_non_null(strstr(params, "\"lesion_hbv_max\":1"));
+  assert_non_null(strstr(params, "\"lesion_hbv_max\":1.5"));
   free(kind);
   free(params);
   ds_manifest_free(&ms);
@@ -290,6 +290,7 @@ static void parameters_are_checked_by_name(void **state) {
   phantom_params_default(&p);
   herr e = {{0}};
   assert_int_equal(phantom_params_check(&p, &e), 0);
+  assert_int_equal(phantom_param_set(&p, "lesion_t2w_min", "0.05", &e), 0);
   assert_int_equal(phantom_param_set(&p, "lesion_t2w_max", "0.05", &e), 0);
   assert_int_equal(phantom_params_check(&p, &e), 0); /* min 0.05 == max: a fixed contrast */
   assert_int_equal(phantom_param_set(&p, "lesion_t2w_max", "0.01", &e), 0);
