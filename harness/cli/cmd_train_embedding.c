@@ -240,13 +240,11 @@ static int images_from_dataset(const char *dir, int label, ti_image_set *set, he
 
 typedef struct te_ui {
   progress *bar;
-  double last_loss;
 } te_ui;
 
 static int on_step(void *user, const ti_step_info *s, herr *e) {
   (void)e;
   te_ui *ui = user;
-  ui->last_loss = s->loss;
   if (ui->bar) {
     long long every = s->total >= 10 ? s->total / 10 : 1;
     if (s->step % every == 0) progress_log(ui->bar, "step %lld/%lld loss %.4f lr %.3g", s->step, s->total, s->loss, s->lr);
