@@ -17,8 +17,11 @@ static const char usage[] =
     "  plan CONFIG [KEY=VALUE ...]    show the points and stage graph, and what would run\n"
     "  validate CONFIG [KEY=VALUE ...] check a config without running anything\n"
     "  status RESULTS_DIR             state of every point and stage of a run\n"
+    "  report RESULTS_DIR             HTML/Markdown report: tables vs the paper, figures, images\n"
     "  run-stage RESULTS_DIR STAGE_ID run one stage by its identity (for cluster jobs)\n"
     "  stats FILE.csv --label C --score C  AUC with DeLong and bootstrap intervals, paired tests\n"
+    "  regress --baseline DIR --current DIR  fail (exit 1) on a significant AUC drop vs a baseline\n"
+    "  baseline RESULTS_DIR --out DIR  slim copy of a results directory to regress against\n"
     "  generate --model DIR --prompt T --out DIR  text-to-image with a Stable Diffusion folder\n"
     "  embedding info|convert FILE    inspect or convert a textual-inversion embedding file\n"
     "  prepare phantom|picai ...      make a dataset (simulated phantom set, or PI-CAI slices)\n"
@@ -51,6 +54,9 @@ static const command commands[] = {
     {"prepare", cmd_prepare},
     {"train-embedding", cmd_train_embedding},
     {"predict", cmd_predict},
+    {"report", cmd_report},
+    {"regress", cmd_regress},
+    {"baseline", cmd_baseline},
     {NULL, NULL}};
 
 int main(int argc, char **argv) {

@@ -82,4 +82,9 @@ int cmd_prepare(int argc, char **argv);
 int cmd_prepare_picai(int argc, char **argv);
 
 int cmd_predict(int argc, char **argv);
+/* `harness report RESULTS_DIR`; cmd_report.c. */
+int cmd_report(int argc, char **argv);
+/* `harness regress` and `harness baseline` (cmd_regress.c, cmd_baseline.c; analysis/regress/). */
+int cmd_regress(int argc, char **argv);
+int cmd_baseline(int argc, char **argv);
 #endif

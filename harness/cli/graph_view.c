@@ -202,10 +202,13 @@ void graph_view_print(const graph_view *v, FILE *out, bool list_points, bool lis
     }
   }
   if (list_stages) {
-    fprintf(out, "\nstages (upstream first)\n  %-9s  %-32s  %-12s  %6s  %s\n", "state", "stage", "variant", "points",
+    int vw = 12; /* the variant column fits the longest variant ("real_synthetic-r4") */
+    for (size_t i = 0; i < v->nstages; i++)
+      if ((int)strlen(v->variants[i]) > vw) vw = (int)strlen(v->variants[i]);
+    fprintf(out, "\nstages (upstream first)\n  %-9s  %-32s  %-*s  %6s  %s\n", "state", "stage", vw, "variant", "points",
             "upstream");
     for (size_t i = 0; i < v->nstages; i++) {
-      fprintf(out, "  %-9s  %-32s  %-12s  %6zu  %s\n", stage_state_name(v->states[i]), v->ids[i],
+      fprintf(out, "  %-9s  %-32s  %-*s  %6zu  %s\n", stage_state_name(v->states[i]), v->ids[i], vw,
               *v->variants[i] ? v->variants[i] : "-", v->uses[i], *v->upstream[i] ? v->upstream[i] : "-");
       if (v->states[i] == STAGE_FAILED) {
         char *msg = stage_dir_failure(v->results_dir, v->ids[i]);

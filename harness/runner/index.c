@@ -192,6 +192,7 @@ void index_free(index_data *d) {
   free(d->config_yaml);
   free_strings(d->point_labels, d->npoints);
   free_strings(d->point_stages, d->npoints);
+  free_strings(d->point_assignments, d->npoints);
   free(d->point_seeds);
   free_strings(d->stage_ids, d->nstages);
   free_strings(d->stage_kinds, d->nstages);
@@ -241,6 +242,7 @@ index_data *index_read(const char *results_dir, herr *e) {
   bool ok = labels && ids;
   if (ok) {
     d->point_stages = read_strings(f, "points/stages", d->npoints, NULL);
+    d->point_assignments = read_strings(f, "points/assignments", d->npoints, NULL);
     d->stage_kinds = read_strings(f, "stages/kind", d->nstages, NULL);
     d->stage_variants = read_strings(f, "stages/variant", d->nstages, NULL);
     d->stage_deps = read_strings(f, "stages/deps", d->nstages, NULL);
@@ -255,7 +257,7 @@ index_data *index_read(const char *results_dir, herr *e) {
     if (space >= 0) H5Sclose(space);
     if (ds >= 0) H5Dclose(ds);
     d->name = sh5_get_str_attr(f, "name", &missing);
-    ok = seeds_ok && d->config_yaml && d->point_stages && d->stage_kinds && d->stage_variants && d->stage_deps &&
+    ok = seeds_ok && d->config_yaml && d->point_stages && d->point_assignments && d->stage_kinds && d->stage_variants && d->stage_deps &&
          d->name;
   }
   H5Fclose(f);

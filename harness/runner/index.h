@@ -18,7 +18,8 @@ typedef struct index_data {
   char *config_yaml;
   size_t npoints;
   char **point_labels;
-  char **point_stages; /* space-separated stage ids, upstream first */
+  char **point_stages;      /* space-separated stage ids, upstream first */
+  char **point_assignments; /* the swept values as canonical JSON ({"a.b": 1}; "{}" unswept) */
   long long *point_seeds;
   size_t nstages;
   char **stage_ids;
