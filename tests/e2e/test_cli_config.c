@@ -93,7 +93,7 @@ static void validate_reports_syntax_parts_environment_and_overrides(void **state
 }
 
 static void validate_accepts_the_shipped_configs(void **state) {
-  const char *configs[] = {"configs/demo.yaml", "configs/toy_sweep.yaml", NULL};
+  const char *configs[] = {"configs/demo.yaml", "configs/micro.yaml", "configs/nightly.yaml", "configs/toy_sweep.yaml", NULL};
   for (int i = 0; configs[i]; i++) {
     cli_result r = cli_run(MDH_SOURCE_DIR, (char *[]){"validate", (char *)configs[i], NULL});
     if (r.status) fprintf(stderr, "%s", r.err);

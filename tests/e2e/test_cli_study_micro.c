@@ -2,7 +2,8 @@
  * with a few steps of every stage, on the shipped models/tiny-sd) runs data, textual inversion
  * of both classes, generation, the three classifier arms and the statistics for both swept
  * vector counts; every stage completes with plausible numbers, a second run does nothing, and
- * `harness report` renders the run with every figure and link in place. */
+ * `harness report` renders the run with every figure and link in place; `harness regress`
+ * passes a re-run of the same commit and flags an injected regression. */
 #include <dirent.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -10,6 +11,7 @@
 #include "cli_util.h"
 #include "harness/runner/index.h"
 #include "harness/store/store.h"
+#include "harness/util/csv.h"
 #include "html_links.h"
 #include "test_main.h"
 
@@ -169,9 +171,82 @@ static void micro_study_runs_every_stage_then_nothing_and_reports(void **state) 
   free(dir);
 }
 
+/* Injects a regression by making the baseline better: every classify stage's test predictions
+ * in the slim copy become perfect (score = label), so the current run's AUC is far below it.
+ * (The micro classifier scores near chance on 20 cases: no real change could drop it
+ * significantly.) Returns how many prediction files it rewrote. */
+static size_t make_baseline_perfect(const char *baseline) {
+  char *stages = fs_join(baseline, "stages");
+  DIR *d = opendir(stages);
+  assert_non_null(d);
+  size_t n = 0;
+  struct dirent *de;
+  while ((de = readdir(d))) {
+    if (strncmp(de->d_name, "classify-", 9)) continue;
+    char *sd = fs_join(stages, de->d_name), *path = fs_join(sd, "artifacts/test_predictions.csv");
+    herr e = {{0}};
+    csv_table *t = csv_read(path, &e);
+    assert_non_null(t);
+    long ci = csv_column(t, "case_id"), li = csv_column(t, "label");
+    assert_true(ci >= 0 && li >= 0);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("case_id,label,score\n", f);
+    for (size_t r = 0; r < t->nrows; r++)
+      fprintf(f, "%s,%s,%s\n", csv_cell(t, r, (size_t)ci), csv_cell(t, r, (size_t)li), csv_cell(t, r, (size_t)li));
+    fclose(f);
+    csv_free(t);
+    free(path);
+    free(sd);
+    n++;
+  }
+  closedir(d);
+  free(stages);
+  return n;
+}
+
+static void regress_passes_a_rerun_and_flags_an_injected_regression(void **state) {
+  (void)state;
+  char *dir = make_tmp_dir(), *a = fs_join(dir, "a"), *b = fs_join(dir, "b"), *slim = fs_join(dir, "baseline");
+  cli_result r = run_micro(a, NULL);
+  assert_int_equal(r.status, 0);
+  cli_result_free(&r);
+  r = run_micro(b, NULL);
+  assert_int_equal(r.status, 0);
+  cli_result_free(&r);
+
+  r = cli_run(MDH_SOURCE_DIR, (char *[]){"regress", "--baseline", a, "--current", b, NULL});
+  if (r.status) fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
+  assert_int_equal(r.status, 0);
+  assert_null(strstr(r.out, "REGRESSION"));
+  cli_result_free(&r);
+
+  r = cli_run(MDH_SOURCE_DIR, (char *[]){"baseline", a, "--out", slim, NULL});
+  assert_int_equal(r.status, 0);
+  cli_result_free(&r);
+  assert_int_equal(make_baseline_perfect(slim), 10);
+  r = cli_run(MDH_SOURCE_DIR, (char *[]){"regress", "--baseline", slim, "--current", b, NULL});
+  if (r.status != 1) fprintf(stderr, "stdout:\n%s\nstderr:\n%s\n", r.out, r.err);
+  assert_int_equal(r.status, 1);
+  assert_non_null(strstr(r.out, "REGRESSION"));
+  cli_result_free(&r);
+
+  /* a results folder against nothing cannot be compared */
+  r = cli_run(MDH_SOURCE_DIR, (char *[]){"regress", "--baseline", dir, "--current", b, NULL});
+  assert_int_equal(r.status, 3);
+  cli_result_free(&r);
+
+  fs_remove_tree(dir, NULL);
+  free(a);
+  free(b);
+  free(slim);
+  free(dir);
+}
+
 int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(micro_study_runs_every_stage_then_nothing_and_reports),
+      cmocka_unit_test(regress_passes_a_rerun_and_flags_an_injected_regression),
   };
   if (argc > 1) cmocka_set_test_filter(argv[1]);
   return cmocka_run_group_tests(tests, NULL, NULL);
