@@ -41,19 +41,20 @@ void rd_heading(rp_doc *d, int level, const char *anchor, const char *fmt, ...) 
   va_end(ap);
 }
 
+/* A block of formatted text (a paragraph or a note). */
+static void text_block(rp_doc *d, rd_kind kind, const char *fmt, va_list ap) { push(d, kind)->text = vfmt(fmt, ap); }
+
 void rd_para(rp_doc *d, const char *fmt, ...) {
-  rd_block *b = push(d, RD_PARA);
   va_list ap;
   va_start(ap, fmt);
-  b->text = vfmt(fmt, ap);
+  text_block(d, RD_PARA, fmt, ap);
   va_end(ap);
 }
 
 void rd_note(rp_doc *d, const char *fmt, ...) {
-  rd_block *b = push(d, RD_NOTE);
   va_list ap;
   va_start(ap, fmt);
-  b->text = vfmt(fmt, ap);
+  text_block(d, RD_NOTE, fmt, ap);
   va_end(ap);
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/auc.h"
 #include "analysis/report/report_doc.h"
 #include "harness/util/fsutil.h"
 #include "harness/util/strbuf.h"
@@ -214,30 +215,31 @@ int rp_section_sweeps(rp_ctx *c, herr *e) {
 /* ---- curves ---- */
 
 /* ROC points (false-positive rate, true-positive rate) from the top score down, one step per
- * block of tied scores (so ties draw the diagonal segment, as the AUC counts them ½). */
-static void roc_block(strbuf *dat, const double *scores, const double *labels, size_t n) {
-  size_t *ord = malloc((n + 1) * sizeof *ord), P = 0, N = 0;
-  if (!ord) abort();
-  for (size_t i = 0; i < n; i++) ord[i] = i, P += labels[i] > 0.5, N += labels[i] <= 0.5;
-  /* insertion sort by score, descending: test sets are small (hundreds of cases) */
-  for (size_t i = 1; i < n; i++)
-    for (size_t j = i; j > 0 && scores[ord[j]] > scores[ord[j - 1]]; j--) {
-      size_t t = ord[j];
-      ord[j] = ord[j - 1], ord[j - 1] = t;
-    }
+ * block of tied scores (so ties draw the diagonal segment, as the AUC counts them ½). The tie
+ * blocks come from auc_sort, the statistics' own first step; input it refuses (a score that is
+ * not finite, one class only) draws no curve. */
+static int roc_block(strbuf *dat, const double *scores, const double *labels, size_t n) {
+  int *lab = malloc((n + 1) * sizeof *lab);
+  if (!lab) abort();
+  for (size_t i = 0; i < n; i++) lab[i] = labels[i] > 0.5;
+  auc_sorted so;
+  herr e = {{0}};
+  if (auc_sort(scores, lab, n, "test score", &so, &e)) {
+    free(lab);
+    return -1;
+  }
   size_t tp = 0, fp = 0;
   sb_append(dat, "0 0\n");
-  for (size_t i = 0; i < n;) {
-    size_t j = i;
-    while (j < n && scores[ord[j]] == scores[ord[i]]) {
-      if (labels[ord[j]] > 0.5) tp++;
+  for (size_t b = so.n_blocks; b-- > 0;) {
+    for (size_t k = b ? so.block_end[b - 1] : 0; k < so.block_end[b]; k++) {
+      if (lab[so.order[k]]) tp++;
       else fp++;
-      j++;
     }
-    sb_appendf(dat, "%.17g %.17g\n", N ? (double)fp / (double)N : 0, P ? (double)tp / (double)P : 0);
-    i = j;
+    sb_appendf(dat, "%.17g %.17g\n", (double)fp / (double)so.n_neg, (double)tp / (double)so.n_pos);
   }
-  free(ord);
+  auc_sorted_free(&so);
+  free(lab);
+  return 0;
 }
 
 typedef struct curve {
@@ -268,9 +270,11 @@ static int roc_figure(rp_ctx *c, const rp_point *p, herr *e) {
       size_t nd, d1[8], d2[8];
       bool ok = s && !store_get_array_f64(s, "test_scores", &sc, &nd, d1, NULL) &&
                 !store_get_array_f64(s, "test_labels", &lb, &nd, d2, NULL) && d1[0] == d2[0] && d1[0] > 0;
+      strbuf block = STRBUF_INIT;
+      ok = ok && !roc_block(&block, sc, lb, d1[0]);
       if (ok) {
         sb_appendf(&dat, "# %s r%ld (%s): fpr tpr\n", p->arms[a].name, u->k, c->res->stages[u->stage].id);
-        roc_block(&dat, sc, lb, d1[0]);
+        sb_append(&dat, sb_str(&block));
         sb_append(&dat, "\n\n");
         cv = realloc(cv, (n + 1) * sizeof *cv);
         if (!cv) abort();
@@ -278,6 +282,7 @@ static int roc_figure(rp_ctx *c, const rp_point *p, herr *e) {
         cv[n].color = palette[a % NPALETTE], cv[n].dash = (int)(k % 5) + 1;
         n++;
       }
+      sb_free(&block);
       free(sc), free(lb);
       if (s) store_reader_close(s);
     }
